@@ -1,0 +1,101 @@
+"""ASGI integration: Starlette, FastAPI and any ASGI application.
+
+The session is ``scope["session"]``, so Starlette's ``request.session`` is it.
+HTTP requests get a session that is committed just before the response headers
+leave; websocket connections get a read-only one; lifespan passes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from .config import SessionConfig
+from .cookies import parse_cookie_header
+from .driver import RequestContext
+from .manager import SessionManager
+
+__all__ = ["SessionMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class SessionMiddleware:
+    """Pure ASGI middleware that gives every request a session.
+
+    Args:
+        app: the ASGI application to wrap.
+        manager: the :class:`~sessions.SessionManager`; built from
+            ``config`` (or ``SessionConfig.from_env()``) when omitted.
+        config: used only when ``manager`` is omitted.
+        exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
+            session, cost no store I/O and receive no cookie.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        manager: SessionManager | None = None,
+        *,
+        config: SessionConfig | None = None,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.manager = manager or SessionManager(config or SessionConfig.from_env())
+        self.enabled = self.manager.config.enabled
+        if self.enabled:
+            self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
+        prefixes = []
+        for prefix in exclude_paths:
+            if not prefix.startswith("/"):
+                raise ValueError(f"exclude_paths entries must start with '/', got {prefix!r}")
+            prefixes.append(prefix.rstrip("/") or "/")
+        self._exclude = tuple(prefixes)
+
+    def _excluded(self, path: str) -> bool:
+        for prefix in self._exclude:
+            if path == prefix or path.startswith(prefix + "/") or prefix == "/":
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (
+            kind not in ("http", "websocket")
+            or not self.enabled
+            or (self._exclude and self._excluded(scope.get("path", "")))
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
+        context = RequestContext(
+            parse_cookie_header(headers) if headers else {},
+            https=scope.get("scheme") in ("https", "wss"),
+            scope=scope,
+        )
+        session = self.manager.session(context)
+        if kind == "websocket":
+            await session.ainitiate(readonly=True)
+            scope["session"] = session
+            await self.app(scope, receive, send)
+            return
+        await session.ainitiate()
+        scope["session"] = session
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await session.acommit()
+                cookies = context.headers()
+                if cookies:
+                    message = dict(message)
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        *((b"set-cookie", c.encode("latin-1")) for c in cookies),
+                    ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)

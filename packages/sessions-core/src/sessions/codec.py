@@ -1,0 +1,158 @@
+"""The session codec: tagged JSON, no pickle.
+
+Session values are JSON types plus ``datetime`` (naive and aware), ``date``,
+``UUID``, ``Decimal`` and ``bytes``; each comes back as the type it was put as.
+A non-JSON value is written as a one-key object ``{"\\u0000": [tag, text]}``.
+The key is a lone NUL, which no ordinary session key contains; a stored dict
+that really has that key is escaped as ``{"\\u0000": ["map", [[k, v], ...]]}``
+so decoding is never ambiguous.
+
+Encoding uses the C JSON encoder; the Python-level escaping walk runs only when
+the output shows a NUL-keyed object that the codec itself did not emit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from .errors import DecodeError, UnsupportedValueError
+
+__all__ = ["SUPPORTED_TYPES", "check_value", "decode", "encode"]
+
+TAG = "\x00"
+_TAG_JSON = '"\\u0000":'  # a NUL key, wherever it stands in its object
+
+SUPPORTED_TYPES = (
+    "str, int, float, bool, None, list, dict with str keys, datetime, date, UUID, Decimal, bytes"
+)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_SPECIAL = frozenset({datetime, date, UUID, Decimal, bytes})
+
+
+def check_value(key: str, value: Any) -> None:
+    """Raise :class:`UnsupportedValueError` unless ``value`` round-trips exactly.
+
+    ``key`` is the session key being written; the message names the path
+    inside the value where the offending type sits.
+    """
+    _check(value, key)
+
+
+def _check(value: Any, where: str) -> None:
+    kind = type(value)
+    if kind in _PLAIN or kind in _SPECIAL:
+        return
+    if kind is list:
+        for i, item in enumerate(value):
+            _check(item, f"{where}[{i}]")
+        return
+    if kind is dict:
+        for k, item in value.items():
+            if type(k) is not str:
+                raise UnsupportedValueError(
+                    f"cannot store dict key {k!r} ({type(k).__name__}) at session key "
+                    f"{where!r}: dict keys must be str so they come back unchanged"
+                )
+            _check(item, f"{where}.{k}")
+        return
+    hint = " (use a list)" if kind in (tuple, set, frozenset) else ""
+    raise UnsupportedValueError(
+        f"cannot store a value of type {kind.__module__}.{kind.__qualname__} at session "
+        f"key {where!r}{hint}; supported types: {SUPPORTED_TYPES}"
+    )
+
+
+def _special(value: Any) -> list[str]:
+    kind = type(value)
+    if kind is datetime:
+        return ["dt", value.isoformat()]
+    if kind is date:
+        return ["d", value.isoformat()]
+    if kind is UUID:
+        return ["uuid", str(value)]
+    if kind is Decimal:
+        return ["dec", str(value)]
+    if kind is bytes:
+        return ["b", base64.b64encode(value).decode("ascii")]
+    raise UnsupportedValueError(
+        f"cannot encode a value of type {kind.__qualname__}; supported types: {SUPPORTED_TYPES}"
+    )
+
+
+def encode(values: Mapping[str, Any]) -> bytes:
+    """Encode a session dict to UTF-8 JSON bytes."""
+    emitted = 0
+
+    def default(value: Any) -> dict[str, list[str]]:
+        nonlocal emitted
+        emitted += 1
+        return {TAG: _special(value)}
+
+    text = json.dumps(values, default=default, separators=(",", ":"), ensure_ascii=False)
+    if text.count(_TAG_JSON) != emitted:
+        # Some stored dict has a NUL key of its own: escape it.
+        text = json.dumps(_escape(values), separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def _escape(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        items = {k: _escape(v) for k, v in value.items()}
+        if TAG in items:
+            return {TAG: ["map", [[k, v] for k, v in items.items()]]}
+        return items
+    if kind is list:
+        return [_escape(v) for v in value]
+    if kind in _SPECIAL:
+        return {TAG: _special(value)}
+    return value
+
+
+def _hook(obj: dict[str, Any]) -> Any:
+    if TAG not in obj:
+        return obj
+    if len(obj) != 1:
+        raise DecodeError("tagged value with extra keys")
+    tagged = obj[TAG]
+    if type(tagged) is not list or len(tagged) != 2:
+        raise DecodeError("malformed tagged value")
+    tag, payload = tagged
+    try:
+        if tag == "dt":
+            return datetime.fromisoformat(payload)
+        if tag == "d":
+            return date.fromisoformat(payload)
+        if tag == "uuid":
+            return UUID(payload)
+        if tag == "dec":
+            return Decimal(payload)
+        if tag == "b":
+            return base64.b64decode(payload, validate=True)
+        if tag == "map":
+            return dict(payload)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise DecodeError(f"bad {tag!r} value: {exc}") from exc
+    raise DecodeError(f"unknown value tag {tag!r}")
+
+
+def decode(data: bytes | str) -> dict[str, Any]:
+    """Decode what :func:`encode` produced.
+
+    Raises :class:`DecodeError` for anything that is not a session encoding.
+    """
+    try:
+        values = json.loads(data, object_hook=_hook)
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"not a session payload: {exc}") from exc
+    if type(values) is not dict:
+        raise DecodeError(f"not a session payload: top level is {type(values).__name__}")
+    return values

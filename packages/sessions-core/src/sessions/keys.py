@@ -1,0 +1,107 @@
+"""Security primitives: tokens, storage keys, key derivation and id-cookie signing.
+
+* A token is ``secrets.token_urlsafe(32)``: 43 characters of base64url.
+* The storage key a driver sees is base64url(SHA-256(token)), so a dump of the
+  store hands out no live session, and every key is safe as a file name.
+* Keys are derived from the configured secrets with HKDF-SHA256 and a label per
+  purpose, so the id signature and the cookie driver's cipher never share a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+
+__all__ = [
+    "IdSigner",
+    "derive_keys",
+    "is_storage_key",
+    "new_token",
+    "storage_key",
+]
+
+TOKEN_LENGTH = 43
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+SIGNATURE_LABEL = b"sessions/v1/id-cookie-signature"
+
+
+def new_token() -> str:
+    """Return a new, unguessable session token (256 bits of randomness)."""
+    return secrets.token_urlsafe(32)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def storage_key(token: str) -> str:
+    """Return the storage key for ``token``: base64url SHA-256, 43 characters."""
+    return _b64(hashlib.sha256(token.encode("ascii")).digest())
+
+
+def is_storage_key(value: object) -> bool:
+    """True when ``value`` has the exact shape of a storage key (43 base64url chars).
+
+    Drivers that turn keys into paths or cache keys call this to refuse anything
+    else before touching storage.
+    """
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+def derive_keys(secrets_: Sequence[str], label: bytes, length: int = 32) -> list[bytes]:
+    """Derive one key per secret with HKDF-SHA256 under ``label``.
+
+    The first key belongs to the current secret; the rest to the fallbacks, in order.
+    """
+    # Imported here: cryptography is slow to import and only needed at startup.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return [
+        HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=label).derive(
+            secret.encode("utf-8")
+        )
+        for secret in secrets_
+    ]
+
+
+class IdSigner:
+    """Signs and verifies the session id cookie: ``<token>.<hmac-sha256>``.
+
+    Only the current key signs; every key (current, then fallbacks) verifies.
+    The MAC covers the cookie name, so a cookie cannot be moved to another name.
+    """
+
+    __slots__ = ("_keys", "_prefix")
+
+    def __init__(self, secrets_: Sequence[str], cookie_name: str) -> None:
+        self._keys = derive_keys(secrets_, SIGNATURE_LABEL)
+        self._prefix = cookie_name.encode("utf-8") + b"\x00"
+
+    def sign(self, token: str) -> str:
+        """Return the cookie value for ``token``."""
+        mac = hmac.digest(self._keys[0], self._prefix + token.encode("ascii"), "sha256")
+        return f"{token}.{_b64(mac)}"
+
+    def unsign(self, value: str) -> str | None:
+        """Return the token of a validly signed cookie value, else ``None``.
+
+        Anything that is not exactly a token and a signature is rejected before
+        any MAC is computed; MACs are compared in constant time.
+        """
+        if len(value) != 2 * TOKEN_LENGTH + 1 or value[TOKEN_LENGTH] != ".":
+            return None
+        token = value[:TOKEN_LENGTH]
+        if _TOKEN.fullmatch(token) is None:
+            return None
+        given = value[TOKEN_LENGTH + 1 :].encode("ascii", "replace")
+        message = self._prefix + token.encode("ascii")
+        for key in self._keys:
+            expected = _b64(hmac.digest(key, message, "sha256")).encode("ascii")
+            if hmac.compare_digest(expected, given):
+                return token
+        return None

@@ -1,0 +1,471 @@
+"""The per-request session: values in memory, flash messages, and the commit rules."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .codec import check_value
+from .driver import acall
+from .errors import NotANumberError, ReadOnlySessionError, SessionNotInitiatedError
+from .flash import FlashMessages
+from .keys import new_token, storage_key
+from .paths import delete_path, get_path, has_path, set_path
+
+if TYPE_CHECKING:
+    from .driver import RequestContext
+    from .manager import SessionManager
+
+__all__ = ["FLASH_KEY", "Session"]
+
+#: Where the flash messages for the next request are kept in the stored dict.
+FLASH_KEY = "__flash__"
+_MISSING: Any = object()
+
+
+def _form_dict(data: Any) -> dict[str, Any]:
+    """A plain dict of a submitted form; file uploads are never flashed."""
+    getlist = getattr(data, "getlist", None)
+    if getlist is None:
+        return dict(data)
+    result: dict[str, Any] = {}
+    for key in dict.fromkeys(data.keys()):
+        values = [v for v in getlist(key) if isinstance(v, str)]
+        if values:
+            result[key] = values[0] if len(values) == 1 else values
+    return result
+
+
+class Session(MutableMapping[str, Any]):
+    """One request's session.
+
+    Reads and writes happen in memory; :meth:`commit`/:meth:`acommit` persists
+    them through the driver. Keys with dots are paths (``get("user.name")``);
+    mapping access (``session["k"]``) works on top-level keys.
+
+    Integrations create, initiate and commit sessions; application code only
+    reads and writes them.
+    """
+
+    __slots__ = (
+        "_changed",
+        "_cleared",
+        "_context",
+        "_driver",
+        "_flashed",
+        "_form",
+        "_had_flash",
+        "_manager",
+        "_modified",
+        "_old_id",
+        "_reflashed",
+        "_regenerated",
+        "_stored",
+        "_token",
+        "_values",
+        "flash_messages",
+        "fresh",
+        "initiated",
+        "readonly",
+        "session_id",
+    )
+
+    def __init__(
+        self,
+        manager: SessionManager,
+        context: RequestContext,
+        *,
+        form: Callable[[], Any] | None = None,
+    ) -> None:
+        self._manager = manager
+        self._context = context
+        self._driver: Any = None
+        self._form = form
+        self._token = ""
+        #: The storage key: SHA-256 of the cookie's token. Safe to log.
+        self.session_id = ""
+        self.fresh = False
+        self.initiated = False
+        self.readonly = False
+        self._values: dict[str, Any] = {}
+        self.flash_messages = FlashMessages()
+        self._reset_tracking()
+
+    def _reset_tracking(self) -> None:
+        self._changed: set[str] = set()
+        self._cleared = False
+        self._modified = False
+        self._regenerated = False
+        self._old_id: str | None = None
+        self._stored = False
+        self._had_flash = False
+        self._flashed: dict[str, Any] = {}
+        self._reflashed: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _begin(self, readonly: bool) -> str | None:
+        """Start initiation; return the storage key to read, if the cookie is valid."""
+        manager = self._manager
+        self.readonly = readonly
+        self._driver = manager.driver.for_request(self._context)
+        raw = self._context.cookies.get(manager.config.cookie_name)
+        if raw is None:
+            return None
+        token = manager.signer.unsign(raw)
+        if token is None:
+            manager.report_decode_failure(
+                "id-cookie", "the session cookie's signature does not verify"
+            )
+            return None
+        self._token = token
+        return storage_key(token)
+
+    def _loaded(self, key: str | None, values: dict[str, Any] | None) -> None:
+        if key is None or values is None:
+            self._token = new_token()
+            self.session_id = storage_key(self._token)
+            self.fresh = True
+            values = {}
+        else:
+            self.session_id = key
+            self._stored = True
+        flash = values.pop(FLASH_KEY, None)
+        if flash is not None:
+            self._had_flash = True
+            if type(flash) is dict:
+                self.flash_messages = FlashMessages(flash)
+        self._values = values
+        self.initiated = True
+        hooks = self._manager.lifecycle_hooks
+        if hooks is not None:
+            hooks.sessions_initiated(
+                session_id=self.session_id,
+                fresh=self.fresh,
+                readonly=self.readonly,
+                driver=self._manager.config.driver,
+            )
+
+    def initiate(self, readonly: bool = False) -> None:
+        """Read the session for this request (sync drivers). Idempotent."""
+        if self.initiated:
+            return
+        key = self._begin(readonly)
+        values = None
+        if key is not None:
+            self._manager.require_sync()
+            values = self._driver.read(key)
+        self._loaded(key, values)
+
+    async def ainitiate(self, readonly: bool = False) -> None:
+        """Read the session for this request (async). Idempotent."""
+        if self.initiated:
+            return
+        key = self._begin(readonly)
+        values = None
+        if key is not None:
+            values = await self._call(0, key)
+        self._loaded(key, values)
+
+    def _call(self, op: int, *args: Any) -> Awaitable[Any]:
+        return acall(self._manager.flavours, self._driver, op, *args)
+
+    def _plan(self) -> tuple[list[str], dict[str, Any] | None, str | None, str]:
+        """What commit must do: (keys to destroy, values to write, key to touch, action)."""
+        destroy: list[str] = []
+        if self._old_id is not None:
+            destroy.append(self._old_id)
+        flash = self._flashed
+        if self._reflashed:
+            flash = {**self._reflashed, **self._flashed}
+        values = self._values
+        if flash:
+            values = {**values, FLASH_KEY: flash}
+        if not values:
+            if self._stored:
+                destroy.append(self.session_id)
+                return destroy, None, None, "destroy"
+            return destroy, None, None, "none"
+        if self._modified or self._regenerated or flash or self._had_flash:
+            return destroy, values, None, "write"
+        if self._manager.touches_on_read:
+            return destroy, None, None, "none"
+        return destroy, None, self.session_id, "touch"
+
+    def _committed(self, destroyed: list[str], write: dict[str, Any] | None, action: str) -> None:
+        manager = self._manager
+        config = manager.config
+        self._context.set_cookie(
+            config.cookie_name,
+            manager.signer.sign(self._token),
+            max_age=None if config.clear_with_browser else config.age_seconds,
+            options=config.cookie,
+        )
+        hooks = manager.lifecycle_hooks
+        if hooks is not None:
+            driver = config.driver
+            if self._regenerated and self._old_id is not None:
+                hooks.sessions_migrated(
+                    old_session_id=self._old_id, new_session_id=self.session_id, driver=driver
+                )
+            for key in destroyed:
+                hooks.sessions_destroyed(session_id=key, driver=driver)
+            hooks.sessions_committed(session_id=self.session_id, action=action, driver=driver)
+        stored = write is not None or (self._stored and action != "destroy")
+        flashed = {**self._reflashed, **self._flashed}
+        self._reset_tracking()
+        self._stored = stored
+        self._had_flash = bool(flashed)
+
+    def commit(self) -> None:
+        """Persist this request's changes (sync drivers) and queue the id cookie.
+
+        Read-only or never-initiated sessions commit nothing.
+        """
+        if not self.initiated or self.readonly:
+            return
+        destroy, write, touch, action = self._plan()
+        if destroy or write is not None or touch is not None:
+            self._manager.require_sync()
+        for key in destroy:
+            self._driver.destroy(key)
+        if write is not None:
+            self._driver.write(self.session_id, write)
+        elif touch is not None:
+            self._driver.touch(touch)
+        self._committed(destroy, write, action)
+
+    async def acommit(self) -> None:
+        """Persist this request's changes (async) and queue the id cookie."""
+        if not self.initiated or self.readonly:
+            return
+        destroy, write, touch, action = self._plan()
+        for key in destroy:
+            await self._call(2, key)
+        if write is not None:
+            await self._call(1, self.session_id, write)
+        elif touch is not None:
+            await self._call(3, touch)
+        self._committed(destroy, write, action)
+
+    # -- guards --------------------------------------------------------------
+
+    def _readable(self) -> dict[str, Any]:
+        if not self.initiated:
+            raise SessionNotInitiatedError(
+                "the session is not initiated yet: the session middleware initiates it "
+                "per request (or call session.initiate()/ainitiate() first)"
+            )
+        return self._values
+
+    def _writable(self, action: str) -> dict[str, Any]:
+        values = self._readable()
+        if self.readonly:
+            raise ReadOnlySessionError(
+                f"cannot {action}: this session is read-only (websocket connections and "
+                "initiate(readonly=True) sessions can be read, not changed)"
+            )
+        return values
+
+    def _touched(self, key: str) -> None:
+        self._modified = True
+        self._changed.add(key.split(".", 1)[0])
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value at ``key`` (dot paths allowed), or ``default`` when absent or None."""
+        return get_path(self._readable(), key, default)
+
+    def all(self) -> dict[str, Any]:
+        """A shallow copy of every value."""
+        return dict(self._readable())
+
+    def has(self, key: str) -> bool:
+        """True when ``key`` is present and not None."""
+        return has_path(self._readable(), key)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the session holds no values."""
+        return not self._readable()
+
+    @property
+    def has_been_modified(self) -> bool:
+        """True when this request changed the values (put, forget, clear, ...)."""
+        return self._modified
+
+    @property
+    def changed_keys(self) -> frozenset[str]:
+        """Top-level keys this request wrote or removed (for conflict-free merges)."""
+        return frozenset(self._changed)
+
+    @property
+    def cleared(self) -> bool:
+        """True when this request called :meth:`clear`."""
+        return self._cleared
+
+    # -- writing ---------------------------------------------------------------
+
+    def put(self, key: str, value: Any) -> None:
+        """Set ``key`` (dot paths create nested dicts). Unsupported types are refused."""
+        values = self._writable("put")
+        check_value(key, value)
+        set_path(values, key, value)
+        self._touched(key)
+
+    def forget(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+        if delete_path(self._writable("forget"), key):
+            self._touched(key)
+
+    def pull(self, key: str, default: Any = None) -> Any:
+        """Return the value at ``key`` and remove it."""
+        value = get_path(self._writable("pull"), key, default)
+        self.forget(key)
+        return value
+
+    def increment(self, key: str, amount: int | float | Decimal = 1) -> Any:
+        """Add ``amount`` to the number at ``key`` (missing counts as 0); return it."""
+        return self._add(key, amount, "increment")
+
+    def decrement(self, key: str, amount: int | float | Decimal = 1) -> Any:
+        """Subtract ``amount`` from the number at ``key`` (missing counts as 0); return it."""
+        return self._add(key, -amount, "decrement")
+
+    def _add(self, key: str, amount: Any, action: str) -> Any:
+        values = self._writable(action)
+        current = get_path(values, key, 0)
+        for what, number in (("the value", current), ("the amount", amount)):
+            if type(number) is bool or not isinstance(number, int | float | Decimal):
+                raise NotANumberError(
+                    f"cannot {action} session key {key!r}: {what} is "
+                    f"{type(number).__name__} {number!r}, not a number (int, float, Decimal)"
+                )
+        result = current + amount
+        set_path(values, key, result)
+        self._touched(key)
+        return result
+
+    def clear(self) -> None:
+        """Remove every value."""
+        values = self._writable("clear")
+        self._changed.update(values)
+        values.clear()
+        self._cleared = True
+        self._modified = True
+
+    def regenerate(self) -> None:
+        """Move the session to a new id, keeping its values.
+
+        The old record is destroyed at commit, so the old cookie no longer opens
+        the session. Call it on sign-in and sign-out to defeat session fixation.
+        """
+        self._writable("regenerate")
+        if self._stored:
+            self._old_id = self.session_id
+            self._stored = False
+        self._token = new_token()
+        self.session_id = storage_key(self._token)
+        self.fresh = True
+        self._regenerated = True
+
+    # -- flash messages ----------------------------------------------------------
+
+    def flash(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
+        """Keep a message for the next request only.
+
+        ``flash("notice", "Saved")`` sets one (dot paths allowed);
+        ``flash({"errors": {...}})`` merges a mapping.
+        """
+        self._writable("flash")
+        if isinstance(key, str):
+            if value is _MISSING:
+                raise TypeError("flash(key, value) needs a value, or pass a mapping")
+            check_value(key, value)
+            set_path(self._flashed, key, value)
+            return
+        for name, item in key.items():
+            check_value(name, item)
+        self._flashed.update(key)
+
+    def _input(self, data: Mapping[str, Any] | None, method: str) -> dict[str, Any]:
+        if data is None:
+            if self._form is None:
+                raise TypeError(
+                    f"{method}() needs the submitted form: pass it explicitly, e.g. "
+                    f"session.{method}(await request.form()). Only integrations that parse "
+                    "the form themselves (Flask, WSGI) can supply it for you."
+                )
+            data = self._form()
+        return _form_dict(data)
+
+    def flash_all(self, data: Mapping[str, Any] | None = None) -> None:
+        """Flash every submitted field (to re-fill a form after a failed validation)."""
+        self.flash(self._input(data, "flash_all"))
+
+    def flash_only(self, keys: Iterable[str], data: Mapping[str, Any] | None = None) -> None:
+        """Flash only the named submitted fields."""
+        form = self._input(data, "flash_only")
+        self.flash({k: form[k] for k in keys if k in form})
+
+    def flash_except(self, keys: Iterable[str], data: Mapping[str, Any] | None = None) -> None:
+        """Flash every submitted field but the named ones (e.g. passwords, CSRF tokens)."""
+        form = self._input(data, "flash_except")
+        skip = set(keys)
+        self.flash({k: v for k, v in form.items() if k not in skip})
+
+    def reflash(self) -> None:
+        """Keep every current flash message for one more request."""
+        self._writable("reflash")
+        self._reflashed = self.flash_messages.all()
+
+    def reflash_only(self, keys: Iterable[str]) -> None:
+        """Keep only the named flash messages for one more request."""
+        self._writable("reflash")
+        kept: dict[str, Any] = {}
+        for key in keys:
+            value = self.flash_messages.get(key, _MISSING)
+            if value is not _MISSING:
+                set_path(kept, key, value)
+        self._reflashed = kept
+
+    def reflash_except(self, keys: Iterable[str]) -> None:
+        """Keep every flash message but the named ones for one more request."""
+        self._writable("reflash")
+        kept = copy.deepcopy(self.flash_messages.all())
+        for key in keys:
+            delete_path(kept, key)
+        self._reflashed = kept
+
+    # -- mapping protocol (top-level keys) ------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self._readable()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        values = self._writable("set an item")
+        check_value(key, value)
+        values[key] = value
+        self._modified = True
+        self._changed.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._writable("delete an item")[key]
+        self._modified = True
+        self._changed.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readable())
+
+    def __len__(self) -> int:
+        return len(self._readable())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._readable()
+
+    def __repr__(self) -> str:
+        state = "initiated" if self.initiated else "not initiated"
+        return f"<Session {self.session_id[:8] or '-'} {state} {self._values!r}>"

@@ -1,0 +1,346 @@
+"""The driver conformance suite, sync and async.
+
+A driver package runs it by subclassing one class in a test module::
+
+    from sessions.testing import DriverConformance
+
+    class TestMyDriver(DriverConformance):
+        driver_factory = MyDriver
+        driver_options = {"location": "/tmp/x"}
+
+        def corrupt(self, harness, session_id):
+            ...  # store bytes under session_id that are not a session payload
+
+:class:`AsyncDriverConformance` runs the same checks through the async flavour.
+Options that depend on fixtures (a server's URL) can be set from an autouse
+fixture on the subclass: ``self.driver_options = {"url": server.url}``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+import anyio
+
+from ..keys import new_token, storage_key
+from ..session import Session
+from .harness import Harness
+
+__all__ = ["SAMPLE_VALUES", "AsyncDriverConformance", "DriverConformance"]
+
+#: One value of every type the codec supports, nested as apps nest them.
+SAMPLE_VALUES: dict[str, Any] = {
+    "str": "héllo ✓",
+    "int": 42,
+    "big": 2**70,
+    "float": 1.5,
+    "true": True,
+    "none": None,
+    "list": [1, "two", [3.0]],
+    "dict": {"a": {"b": "c"}},
+    "aware": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))),
+    "naive": datetime(2026, 1, 2, 3, 4, 5),
+    "utc": datetime(2026, 1, 2, tzinfo=UTC),
+    "date": date(2026, 1, 2),
+    "uuid": UUID("12345678-1234-5678-1234-567812345678"),
+    "decimal": Decimal("10.50"),
+    "bytes": b"\x00\xffbinary",
+    "nested": {"when": [date(2020, 2, 29)], "\x00": "nul key"},
+}
+
+
+def new_key() -> str:
+    """A fresh storage key, shaped as core makes them."""
+    return storage_key(new_token())
+
+
+class _Base:
+    driver_factory: ClassVar[Callable[..., Any] | None] = None
+    driver_options: dict[str, Any] = {}
+    #: Session age used by the suite, in seconds. Raise it for stores whose
+    #: clock ticks in whole seconds and may expire an entry up to 1 s early.
+    age: ClassVar[int] = 2
+
+    def make_harness(self) -> Harness:
+        """The harness; override to pass extra SessionConfig fields."""
+        if self.driver_factory is None:
+            raise NotImplementedError("set driver_factory on the conformance subclass")
+        return Harness(self.driver_factory, self.driver_options, self.age)
+
+    def corrupt(self, harness: Harness, session_id: str) -> None:
+        """Store something under ``session_id`` that is not a valid payload."""
+        raise NotImplementedError(
+            "implement corrupt(harness, session_id) to store unreadable data, so the suite "
+            "can check that the driver reads it as missing"
+        )
+
+
+class DriverConformance(_Base):
+    """The contract, through the driver's sync flavour."""
+
+    def test_missing_reads_none(self) -> None:
+        h = self.make_harness()
+        assert h.call("read", new_key()) is None
+
+    def test_round_trip_every_value_type(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, SAMPLE_VALUES)
+        got = h.call("read", key)
+        assert got == SAMPLE_VALUES
+        assert {k: type(v) for k, v in got.items()} == {
+            k: type(v) for k, v in SAMPLE_VALUES.items()
+        }
+
+    def test_read_returns_a_copy(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, {"list": [1]})
+        h.call("read", key)["list"].append(2)
+        assert h.call("read", key) == {"list": [1]}
+
+    def test_overwrite_replaces_whole_dict(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, {"a": 1, "b": 2})
+        h.call("write", key, {"c": 3})
+        assert h.call("read", key) == {"c": 3}
+
+    def test_sessions_are_independent(self) -> None:
+        h = self.make_harness()
+        one, two = new_key(), new_key()
+        h.call("write", one, {"who": 1})
+        h.call("write", two, {"who": 2})
+        assert h.call("read", one) == {"who": 1}
+        assert h.call("read", two) == {"who": 2}
+
+    def test_destroy(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, {"a": 1})
+        h.call("destroy", key)
+        assert h.call("read", key) is None
+
+    def test_destroy_and_touch_missing_are_not_errors(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("destroy", key)
+        h.call("touch", key)
+        assert h.call("read", key) is None
+
+    def test_touch_extends_expiry(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, {"a": 1})
+        time.sleep(self.age * 0.6)
+        h.call("touch", key)
+        time.sleep(self.age * 0.6)
+        assert h.call("read", key) == {"a": 1}
+
+    def test_expires_after_age(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, {"a": 1})
+        time.sleep(self.age + 1.2)
+        assert h.call("read", key) is None
+
+    def test_unreadable_data_reads_none(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        self.corrupt(h, key)
+        assert h.call("read", key) is None
+
+    def test_one_megabyte_value(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        blob = "x" * (1024 * 1024)
+        h.call("write", key, {"blob": blob})
+        assert h.call("read", key) == {"blob": blob}
+
+    def test_write_racing_read_never_tears(self) -> None:
+        h = self.make_harness()
+        key = new_key()
+        h.call("write", key, _version(0))
+        errors: list[str] = []
+        done = threading.Event()
+
+        def reader() -> None:
+            while not done.is_set():
+                got = h.call("read", key)
+                if not _consistent(got):
+                    errors.append(repr(got)[:200])
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        try:
+            for i in range(1, 60):
+                h.call("write", key, _version(i))
+        finally:
+            done.set()
+            thread.join()
+        assert errors == []
+        assert h.call("read", key) == _version(59)
+
+    def test_session_round_trip_through_core(self) -> None:
+        h = self.make_harness()
+        context = h.context()
+        session = Session(h.manager, context)
+        session.initiate()
+        session.put("user.name", "ada")
+        session.commit()
+        h.finish(context)
+        context = h.context()
+        again = Session(h.manager, context)
+        again.initiate()
+        assert again.fresh is False
+        assert again.get("user.name") == "ada"
+
+
+class AsyncDriverConformance(_Base):
+    """The contract, through the driver's async flavour (or a worker thread).
+
+    Each test runs in its own event loop, with the harness built inside it, so
+    drivers with loop-bound pools are tested as applications use them.
+    """
+
+    def _run(self, body: Callable[[Harness], Awaitable[None]]) -> None:
+        async def main() -> None:
+            h = self.make_harness()
+            try:
+                await body(h)
+            finally:
+                await h.manager.aclose()
+
+        anyio.run(main)
+
+    def test_missing_reads_none(self) -> None:
+        async def body(h: Harness) -> None:
+            assert await h.acall("read", new_key()) is None
+
+        self._run(body)
+
+    def test_round_trip_every_value_type(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, SAMPLE_VALUES)
+            got = await h.acall("read", key)
+            assert got == SAMPLE_VALUES
+            assert {k: type(v) for k, v in got.items()} == {
+                k: type(v) for k, v in SAMPLE_VALUES.items()
+            }
+
+        self._run(body)
+
+    def test_overwrite_replaces_whole_dict(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, {"a": 1, "b": 2})
+            await h.acall("write", key, {"c": 3})
+            assert await h.acall("read", key) == {"c": 3}
+
+        self._run(body)
+
+    def test_destroy(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, {"a": 1})
+            await h.acall("destroy", key)
+            assert await h.acall("read", key) is None
+            await h.acall("destroy", key)
+            await h.acall("touch", key)
+
+        self._run(body)
+
+    def test_touch_extends_expiry(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, {"a": 1})
+            await anyio.sleep(self.age * 0.6)
+            await h.acall("touch", key)
+            await anyio.sleep(self.age * 0.6)
+            assert await h.acall("read", key) == {"a": 1}
+
+        self._run(body)
+
+    def test_expires_after_age(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, {"a": 1})
+            await anyio.sleep(self.age + 1.2)
+            assert await h.acall("read", key) is None
+
+        self._run(body)
+
+    def test_unreadable_data_reads_none(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            self.corrupt(h, key)
+            assert await h.acall("read", key) is None
+
+        self._run(body)
+
+    def test_one_megabyte_value(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            blob = "y" * (1024 * 1024)
+            await h.acall("write", key, {"blob": blob})
+            assert await h.acall("read", key) == {"blob": blob}
+
+        self._run(body)
+
+    def test_write_racing_read_never_tears(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, _version(0))
+            errors: list[str] = []
+            done = anyio.Event()
+
+            async def reader() -> None:
+                while not done.is_set():
+                    got = await h.acall("read", key)
+                    if not _consistent(got):
+                        errors.append(repr(got)[:200])
+                    await anyio.sleep(0)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                for i in range(1, 60):
+                    await h.acall("write", key, _version(i))
+                done.set()
+            assert errors == []
+            assert await h.acall("read", key) == _version(59)
+
+        self._run(body)
+
+    def test_session_round_trip_through_core(self) -> None:
+        async def body(h: Harness) -> None:
+            context = h.context()
+            session = Session(h.manager, context)
+            await session.ainitiate()
+            session.put("cart.total", Decimal("9.99"))
+            await session.acommit()
+            h.finish(context)
+            again = Session(h.manager, h.context())
+            await again.ainitiate()
+            assert again.fresh is False
+            assert again.get("cart.total") == Decimal("9.99")
+
+        self._run(body)
+
+
+def _version(i: int) -> dict[str, Any]:
+    # Sizes differ per version so a torn read cannot look consistent.
+    return {"version": i, "payload": str(i) * (1000 + 37 * i)}
+
+
+def _consistent(values: Any) -> bool:
+    if type(values) is not dict or set(values) != {"version", "payload"}:
+        return False
+    i = values["version"]
+    return bool(values["payload"] == str(i) * (1000 + 37 * i))
