@@ -1,0 +1,176 @@
+"""In-process request timing shared by every benchmark in bench/.
+
+Each benchmark drives an application directly (no server, no sockets), with a
+tiny cookie jar so sessions persist across requests as in a browser, and
+reports the median microseconds per request over several batches. Figures are
+meant to be read as ratios between rows of the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+@dataclass
+class Result:
+    """One row: a named contender and its median cost per request."""
+
+    group: str
+    name: str
+    us: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Jar:
+    """Keeps the cookies a response sets, sends them back on the next request."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def store(self, set_cookie: str) -> None:
+        pair = set_cookie.split(";", 1)[0]
+        name, _, value = pair.partition("=")
+        lowered = set_cookie.lower()
+        if "max-age=0" in lowered or "expires=thu, 01 jan 1970" in lowered:
+            self.cookies.pop(name.strip(), None)
+        else:
+            self.cookies[name.strip()] = value.strip()
+
+
+def _median_us(run_batch: Callable[[int], float], batch: int, repeats: int) -> float:
+    run_batch(max(batch // 5, 20))  # warm-up: caches, pools, first session write
+    samples = [run_batch(batch) / batch * 1e6 for _ in range(repeats)]
+    return statistics.median(samples)
+
+
+def time_asgi(
+    app: ASGIApp, path: str = "/", *, batch: int = 2000, repeats: int = 7, method: str = "GET"
+) -> float:
+    """Median µs per request of ``app`` served in-process, cookies carried over."""
+    jar = Jar()
+    loop = asyncio.new_event_loop()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def one() -> None:
+        headers = [(b"host", b"bench")]
+        if jar.cookies:
+            headers.append((b"cookie", jar.header().encode("latin-1")))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 1234),
+            "server": ("127.0.0.1", 80),
+        }
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status >= 500:
+                    raise RuntimeError(f"benchmark request failed with {status}")
+                for key, value in message.get("headers", ()):
+                    if key.lower() == b"set-cookie":
+                        jar.store(value.decode("latin-1"))
+
+        await app(scope, receive, send)
+
+    async def batch_coro(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await one()
+        return time.perf_counter() - start
+
+    try:
+        return _median_us(lambda n: loop.run_until_complete(batch_coro(n)), batch, repeats)
+    finally:
+        loop.close()
+
+
+def time_wsgi(app: WSGIApp, path: str = "/", *, batch: int = 2000, repeats: int = 7) -> float:
+    """Median µs per request of a WSGI ``app`` called in-process, cookies carried over."""
+    jar = Jar()
+
+    def one() -> None:
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "bench",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "bench",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.version": (1, 0),
+        }
+        if jar.cookies:
+            environ["HTTP_COOKIE"] = jar.header()
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("5"):
+                raise RuntimeError(f"benchmark request failed with {status}")
+            for key, value in headers:
+                if key.lower() == "set-cookie":
+                    jar.store(value)
+            return lambda data: None
+
+        body = app(environ, start_response)
+        for _ in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+    def batch_run(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            one()
+        return time.perf_counter() - start
+
+    return _median_us(batch_run, batch, repeats)
+
+
+def report(results: list[Result], baseline: str | None = None) -> str:
+    """A plain-text table per group: µs/request, overhead and ratios."""
+    lines: list[str] = []
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(r.group, []).append(r)
+    for group, rows in groups.items():
+        lines.append(f"\n## {group}")
+        base = next((r for r in rows if baseline and r.name == baseline), None)
+        width = max(len(r.name) for r in rows)
+        for r in rows:
+            extra = ""
+            if base is not None and r is not base:
+                extra = f"  x{r.us / base.us:5.2f} of {base.name}"
+            notes = "  " + ", ".join(f"{k}={v}" for k, v in r.notes.items()) if r.notes else ""
+            lines.append(f"  {r.name:<{width}}  {r.us:9.1f} µs/request{extra}{notes}")
+    return "\n".join(lines)
