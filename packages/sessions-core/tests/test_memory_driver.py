@@ -28,5 +28,5 @@ def test_gc_removes_only_expired() -> None:
     h = Harness(MemoryDriver, {}, age=60)
     h.call("write", "a" * 43, {"x": 1})
     h.driver._data["b" * 43] = (0.0, b"{}")
-    assert h.driver.gc() == 1
+    assert h.driver.gc().removed == 1
     assert h.call("read", "a" * 43) == {"x": 1}

@@ -122,6 +122,20 @@ class Option:
 
 
 @dataclass(frozen=True)
+class GcResult:
+    """What a driver's bulk clean-up (the ``gc`` capability) did."""
+
+    scanned: int
+    removed: int
+    bytes_freed: int | None = None
+    seconds: float = 0.0
+
+
+#: ``gc(progress=...)`` calls this with (entries scanned so far, total or None).
+GcProgress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
 class OutgoingCookie:
     """A cookie a driver or the session wants set (or deleted) on the response."""
 

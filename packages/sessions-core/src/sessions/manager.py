@@ -8,7 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import SessionConfig
-from .driver import DriverConfig, Flavours, RequestContext, flavours_of, validate_options
+from .driver import (
+    DriverConfig,
+    Flavours,
+    GcProgress,
+    GcResult,
+    RequestContext,
+    flavours_of,
+    validate_options,
+)
 from .errors import ConfigError
 from .keys import IdSigner
 from .plugins import Plugins, load_plugins
@@ -151,12 +159,29 @@ class SessionManager:
 
     # -- maintenance ------------------------------------------------------------------
 
-    def gc(self) -> Any:
-        """Run the driver's bulk clean-up of expired sessions, if it has one."""
+    @property
+    def has_gc(self) -> bool:
+        """True when the driver declares the ``gc`` capability."""
+        return callable(getattr(self.driver, "gc", None)) or callable(
+            getattr(self.driver, "agc", None)
+        )
+
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Run the driver's bulk clean-up of expired sessions.
+
+        Raises ConfigError when the driver has no ``gc`` capability (stores with
+        their own expiry, such as Redis and memcached, need none).
+        """
         fn = getattr(self.driver, "gc", None)
         if fn is None:
-            raise ConfigError("driver", self.config.driver, "a driver with the gc capability")
-        return fn()
+            raise ConfigError(
+                "driver",
+                self.config.driver,
+                "a driver with the gc capability (file, sql, memory); "
+                "this one expires sessions by itself",
+            )
+        result: GcResult = fn(progress=progress)
+        return result
 
     def close(self) -> None:
         """Release the driver's resources (pools, clients, engines)."""

@@ -11,7 +11,7 @@ import time
 from typing import Any, ClassVar
 
 from ..codec import decode, encode
-from ..driver import Driver, DriverConfig, Option
+from ..driver import Driver, DriverConfig, GcProgress, GcResult, Option
 from ..errors import DecodeError
 
 
@@ -81,13 +81,19 @@ class MemoryDriver(Driver):
         """Async :meth:`touch`."""
         self.touch(session_id)
 
-    def gc(self) -> int:
-        """Remove expired sessions; return how many were removed."""
-        now = time.monotonic()
-        expired = [key for key, (expires, _) in list(self._data.items()) if expires <= now]
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Remove expired sessions."""
+        started = time.monotonic()
+        entries = list(self._data.items())
+        expired = [key for key, (expires, _) in entries if expires <= started]
+        freed = 0
         for key in expired:
-            self._data.pop(key, None)
-        return len(expired)
+            entry = self._data.pop(key, None)
+            if entry is not None:
+                freed += len(entry[1])
+        if progress is not None:
+            progress(len(entries), len(entries))
+        return GcResult(len(entries), len(expired), freed, time.monotonic() - started)
 
     def store_raw(self, session_id: str, payload: bytes) -> None:
         """Put raw bytes under a key (for the conformance kit's corruption test)."""
