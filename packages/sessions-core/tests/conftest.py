@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from sessions import Session, SessionConfig, SessionManager
 from sessions.driver import DriverConfig, RequestContext
 
@@ -166,9 +165,13 @@ class OpsClient:
     def request(
         self, ops: list[list[Any]] | None = None, *, path: str = "/ops", cookie: str | None = None
     ) -> dict[str, Any]:
-        header = cookie if cookie is not None else "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        header = (
+            cookie if cookie is not None else "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        )
         response = self.http.post(
-            path, content=json.dumps(ops or []), headers={"cookie": header.encode()} if header else {}
+            path,
+            content=json.dumps(ops or []),
+            headers={"cookie": header.encode()} if header else {},
         )
         self.http.cookies.clear()
         self.last = response
@@ -189,13 +192,12 @@ class OpsClient:
 
 
 def _asgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client:
+    from sessions.asgi import SessionMiddleware
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
     from starlette.testclient import TestClient
-
-    from sessions.asgi import SessionMiddleware
 
     async def ops(request: Request) -> Response:
         session: Session = request.session  # type: ignore[assignment]
@@ -205,7 +207,9 @@ def _asgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client
     async def plain(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/ops", ops, methods=["POST"]), Route("/static/x", plain, methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/ops", ops, methods=["POST"]), Route("/static/x", plain, methods=["POST"])]
+    )
     return TestClient(SessionMiddleware(app, manager, exclude_paths=exclude))
 
 
@@ -240,14 +244,14 @@ def integration(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_client(
-    driver_name: str, integration: str
-) -> Iterator[Callable[..., OpsClient]]:
+def make_client(driver_name: str, integration: str) -> Iterator[Callable[..., OpsClient]]:
     """Build an OpsClient for this (integration, driver) with config overrides."""
     clients: list[OpsClient] = []
 
     def make(
-        *, share_store_with: OpsClient | None = None, exclude: tuple[str, ...] = ("/static",),
+        *,
+        share_store_with: OpsClient | None = None,
+        exclude: tuple[str, ...] = ("/static",),
         **overrides: Any,
     ) -> OpsClient:
         options = {"secret": SECRET, "driver": "spy", **overrides}

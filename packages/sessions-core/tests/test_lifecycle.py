@@ -75,7 +75,9 @@ def test_pull_returns_and_removes(client: OpsClient) -> None:
 def test_increment_and_decrement(client: OpsClient) -> None:
     body = client.request([["increment", "n"], ["increment", "n", 5], ["decrement", "n", 2]])
     assert body["results"] == [1, 6, 4]
-    body = client.request([["get", "n"], ["put", "s", "x"], ["increment", "s"], ["increment", "flag"]])
+    body = client.request(
+        [["get", "n"], ["put", "s", "x"], ["increment", "s"], ["increment", "flag"]]
+    )
     assert body["results"][0] == 4
     assert body["results"][2]["error"] == "NotANumberError"
     assert "'s'" in body["results"][2]["message"]
@@ -129,7 +131,9 @@ def test_flash_lives_exactly_one_request(client: OpsClient) -> None:
 
 
 def test_flash_by_mapping_and_dot_paths(client: OpsClient) -> None:
-    client.request([["flash", {"errors": {"title": "required"}}], ["flash", "errors.body", "short"]])
+    client.request(
+        [["flash", {"errors": {"title": "required"}}], ["flash", "errors.body", "short"]]
+    )
     body = client.request(
         [["flash_messages"]],
     )

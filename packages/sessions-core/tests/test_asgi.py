@@ -1,0 +1,141 @@
+"""ASGI specifics: websockets, lifespan, streaming, disabled sessions, FastAPI-style access."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sessions import ConfigError, SessionConfig, SessionManager
+from sessions.asgi import SessionMiddleware
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+SECRET = "asgi-tests-secret-0123456789-abcdefghijk"
+
+
+def build(**config: Any) -> tuple[TestClient, list[str]]:
+    events: list[str] = []
+
+    async def put(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return JSONResponse({"n": request.session["n"]})
+
+    async def stream(request: Request) -> Response:
+        request.session.put("streamed", True)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            yield b"b"
+
+        return StreamingResponse(body())
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        session = websocket.scope["session"]
+        try:
+            session.put("x", 1)
+            refused = "no"
+        except Exception as exc:
+            refused = type(exc).__name__
+        await websocket.send_json(
+            {"n": session.get("n"), "readonly": session.readonly, "put": refused}
+        )
+        await websocket.close()
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse(("session" in request.scope and "yes") or "no")
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(
+        routes=[
+            Route("/", put),
+            Route("/stream", stream),
+            Route("/health", health),
+            WebSocketRoute("/ws", ws),
+        ],
+        lifespan=lifespan,
+    )
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver="memory", **config), autoload_plugins=False
+    )
+    return TestClient(SessionMiddleware(app, manager, exclude_paths=["/health/"])), events
+
+
+def test_request_session_is_ours_and_persists() -> None:
+    client, _ = build()
+    assert client.get("/").json() == {"n": 1}
+    assert client.get("/").json() == {"n": 2}
+
+
+def test_websocket_gets_a_read_only_session() -> None:
+    client, _ = build()
+    client.get("/")
+    with client.websocket_connect("/ws") as ws:
+        data = ws.receive_json()
+    assert data == {"n": 1, "readonly": True, "put": "ReadOnlySessionError"}
+    assert client.get("/").json() == {"n": 2}
+
+
+def test_lifespan_passes_through() -> None:
+    client, events = build()
+    with client:
+        client.get("/")
+    assert events == ["startup", "shutdown"]
+
+
+def test_streaming_response_carries_the_cookie() -> None:
+    client, _ = build()
+    response = client.get("/stream")
+    assert response.text == "ab"
+    assert "session=" in response.headers["set-cookie"]
+
+
+def test_excluded_paths_get_no_session_and_no_cookie() -> None:
+    client, _ = build()
+    for path in ("/health", "/health/"):
+        response = client.get(path)
+        assert response.text == "no"
+        assert "set-cookie" not in response.headers
+
+
+def test_disabled_sessions_pass_through() -> None:
+    client, _ = build(enabled=False)
+    response = client.get("/health")
+    assert response.text == "no"
+
+
+def test_secure_auto_follows_the_scheme() -> None:
+    client, _ = build()
+    assert "Secure" not in client.get("/").headers["set-cookie"]
+    secure = TestClient(client.app, base_url="https://testserver")
+    assert "Secure" in secure.get("/").headers["set-cookie"]
+
+
+def test_bad_exclude_path_fails_at_startup() -> None:
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="memory"), autoload_plugins=False)
+    with pytest.raises(ValueError, match="start with '/'"):
+        SessionMiddleware(Starlette(), manager, exclude_paths=["static"])
+
+
+def test_bad_driver_fails_at_startup() -> None:
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="nope"), autoload_plugins=False)
+    with pytest.raises(Exception, match="'nope'"):
+        SessionMiddleware(Starlette(), manager)
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver="memory", drivers={"memory": {"bogus": 1}}),
+        autoload_plugins=False,
+    )
+    with pytest.raises(ConfigError, match=r"drivers\.memory\.bogus"):
+        SessionMiddleware(Starlette(), manager)
