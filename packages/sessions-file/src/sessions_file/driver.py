@@ -1,0 +1,242 @@
+"""The ``file`` driver: one file per session under a private, sharded directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio.to_thread
+from sessions.codec import decode, encode
+from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option
+from sessions.errors import ConfigError, DecodeError, DriverError
+from sessions.keys import is_storage_key
+
+from . import files
+from .gc import collect
+from .layout import MAX_SHARD_LEVELS, Layout, prepare_location
+
+__all__ = ["DEFAULT_LOCATION", "FileDriver"]
+
+logger = logging.getLogger("sessions_file")
+
+#: Relative to the working directory at startup, as a local app is usually run
+#: from its project directory (add it to .gitignore).
+DEFAULT_LOCATION = Path("tmp/sessions")
+# The background collector sleeps this long between batches of 1000 files, so
+# it never holds the interpreter long enough to delay a request noticeably.
+_BACKGROUND_PAUSE = 0.001
+
+
+class FileDriver(Driver):
+    """Sessions as files: atomic replace on write, expiry by modification time.
+
+    Every operation is plain file I/O; the async flavour runs it in a worker
+    thread, never on the event loop. ``read`` also refreshes the expiry of a
+    live session, so an unchanged session costs one file open per request.
+    """
+
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "location",
+            Path,
+            DEFAULT_LOCATION,
+            "directory of the session files (relative: to the working directory at startup); "
+            "created with mode 0700",
+        ),
+        Option(
+            "shard_levels",
+            int,
+            2,
+            "directory levels named by the first characters of the key (64 directories "
+            "per level), so no directory holds too many files",
+            choices=tuple(range(MAX_SHARD_LEVELS + 1)),
+        ),
+        Option(
+            "fsync",
+            bool,
+            False,
+            "flush every write to the device before answering, so it survives a power loss "
+            "(costs a disk flush per write)",
+        ),
+        Option(
+            "gc_probability",
+            float,
+            0.0,
+            "chance (0 to 1) per session read or write of starting a background clean-up; "
+            "0 turns it off (run `sessions gc` from cron instead)",
+        ),
+    )
+    touches_on_read: ClassVar[bool] = True
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        options = config.options
+        prefix = f"drivers.{config.name}"
+        probability = float(options.get("gc_probability") or 0.0)
+        if not 0.0 <= probability <= 1.0:
+            raise ConfigError(
+                f"{prefix}.gc_probability",
+                probability,
+                "a probability from 0 (off) to 1 (every read or write), e.g. 0.01",
+            )
+        location = options.get("location") or DEFAULT_LOCATION
+        levels = options.get("shard_levels")
+        self.root = prepare_location(Path(location), f"{prefix}.location")
+        self.layout = Layout(self.root, 2 if levels is None else int(levels))
+        self.fsync = bool(options.get("fsync"))
+        self.gc_probability = probability
+        self._age = config.age
+        self._root = str(self.root)
+        self._stop = threading.Event()
+        self._gc_lock = threading.Lock()
+        self._gc_thread: threading.Thread | None = None
+        #: The result of the last background clean-up, for monitoring.
+        self.last_background_gc: GcResult | None = None
+
+    def describe(self) -> str:
+        """The sessions directory."""
+        return self._root
+
+    @contextmanager
+    def _failure(self, operation: str, where: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise DriverError(self.config.name, operation, where, exc) from exc
+
+    # -- the contract ----------------------------------------------------------------
+
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        """Values of a live session (and refresh its expiry); None if missing,
+        expired, unreadable or not a storage key."""
+        if not is_storage_key(session_id):
+            return None
+        path = self.layout.path(session_id)
+        try:
+            with self._failure("read", path):
+                data = files.read_live(path, self._age, touch=True)
+        except files.Unreadable as exc:
+            self.config.notify_decode_failed("store", str(exc))
+            return None
+        if self.gc_probability:
+            self._maybe_collect()
+        if data is None:
+            return None
+        try:
+            return decode(data)
+        except DecodeError as exc:
+            self.config.notify_decode_failed("store", f"{path}: {exc}")
+            return None
+
+    def write(self, session_id: str, values: dict[str, Any]) -> None:
+        """Replace the session file atomically; its expiry restarts.
+
+        Raises :class:`~sessions_file.layout.InvalidSessionIdError` for an id
+        that is not a storage key, before touching the disk.
+        """
+        directory = self.layout.directory(session_id)
+        path = os.path.join(directory, session_id)
+        data = encode(values)
+        with self._failure("write", path):
+            files.write_atomic(directory, path, session_id, data, self.fsync)
+        if self.gc_probability:
+            self._maybe_collect()
+
+    def destroy(self, session_id: str) -> None:
+        """Remove the session file; a missing one (or an invalid id) is not an error."""
+        if is_storage_key(session_id):
+            path = self.layout.path(session_id)
+            with self._failure("destroy", path):
+                files.remove(path)
+
+    def touch(self, session_id: str) -> None:
+        """Restart the expiry of a live session without rewriting it."""
+        if is_storage_key(session_id):
+            path = self.layout.path(session_id)
+            with self._failure("touch", path):
+                files.touch_live(path, self._age)
+
+    async def aread(self, session_id: str) -> dict[str, Any] | None:
+        """:meth:`read` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.read, session_id)
+
+    async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
+        """:meth:`write` in a worker thread."""
+        await anyio.to_thread.run_sync(self.write, session_id, values)
+
+    async def adestroy(self, session_id: str) -> None:
+        """:meth:`destroy` in a worker thread."""
+        await anyio.to_thread.run_sync(self.destroy, session_id)
+
+    async def atouch(self, session_id: str) -> None:
+        """:meth:`touch` in a worker thread."""
+        await anyio.to_thread.run_sync(self.touch, session_id)
+
+    # -- garbage collection ----------------------------------------------------------
+
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Remove expired session files and stale temporary files.
+
+        ``progress(scanned, total)`` is called after every batch of 1000 files;
+        ``total`` is an estimate that firms up as shard directories are
+        scanned (None at first) and exact in the last call.
+        """
+        with self._failure("collect garbage", self._root):
+            return collect(self._root, self._age, progress=progress)
+
+    async def agc(self, progress: GcProgress | None = None) -> GcResult:
+        """:meth:`gc` in a worker thread."""
+        return await anyio.to_thread.run_sync(lambda: self.gc(progress))
+
+    def _maybe_collect(self) -> None:
+        if random.random() < self.gc_probability:
+            self.start_background_gc()
+
+    def start_background_gc(self) -> bool:
+        """Start a clean-up in a background thread unless one is running.
+
+        Returns True when one was started. The request that triggers it never
+        waits for it.
+        """
+        with self._gc_lock:
+            running = self._gc_thread is not None and self._gc_thread.is_alive()
+            if running or self._stop.is_set():
+                return False
+            thread = threading.Thread(
+                target=self._background_gc, name="sessions-file-gc", daemon=True
+            )
+            self._gc_thread = thread
+            thread.start()
+            return True
+
+    def _background_gc(self) -> None:
+        try:
+            result = collect(self._root, self._age, stop=self._stop, pause=_BACKGROUND_PAUSE)
+        except Exception:
+            logger.exception("background session clean-up of %s failed", self._root)
+            return
+        self.last_background_gc = result
+        logger.debug(
+            "background session clean-up of %s: scanned %d, removed %d in %.3fs",
+            self._root,
+            result.scanned,
+            result.removed,
+            result.seconds,
+        )
+
+    def wait_for_background_gc(self, timeout: float | None = None) -> None:
+        """Block until a running background clean-up has finished."""
+        thread = self._gc_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop a running background clean-up (after its current batch)."""
+        self._stop.set()
+        self.wait_for_background_gc(timeout=10)

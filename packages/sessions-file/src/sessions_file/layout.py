@@ -1,0 +1,121 @@
+"""Where a session lives on disk: the location, its shard directories, file names.
+
+This module is the only place a storage key becomes a path, and it refuses
+anything that is not exactly a storage key (43 base64url characters), so no
+cookie or caller can make the driver read or write outside ``location``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sessions.errors import ConfigError
+from sessions.keys import is_storage_key
+
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "MAX_SHARD_LEVELS",
+    "InvalidSessionIdError",
+    "Layout",
+    "is_session_name",
+    "is_temp_name",
+    "prepare_location",
+]
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+MAX_SHARD_LEVELS = 3
+TEMP_SUFFIX = ".tmp"
+# ".<storage key>.<12 hex>.tmp": the leading dot keeps it out of the session namespace.
+_TEMP_NAME = re.compile(r"\.[A-Za-z0-9_-]{43}\.[0-9a-f]{12}\.tmp")
+_SHARD_NAME = re.compile(r"[A-Za-z0-9_-]")
+
+
+class InvalidSessionIdError(ValueError):
+    """A session id that is not a storage key was given to the file driver."""
+
+    def __init__(self, session_id: object) -> None:
+        shown = repr(session_id)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(
+            f"file driver refused session id {shown}: a session id must be a storage key "
+            "(43 base64url characters, as sessions.keys.storage_key makes them); "
+            "nothing else ever becomes a path"
+        )
+
+
+def is_session_name(name: str) -> bool:
+    """True when a directory entry's name is a session file's name."""
+    return is_storage_key(name)
+
+
+def is_temp_name(name: str) -> bool:
+    """True when a directory entry's name is one of our temporary files."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX) and bool(_TEMP_NAME.fullmatch(name))
+
+
+def is_shard_name(name: str) -> bool:
+    """True when a directory entry's name could be a shard directory."""
+    return bool(_SHARD_NAME.fullmatch(name))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Maps storage keys to files under ``root``, ``levels`` directories deep.
+
+    Level ``i`` is named by character ``i`` of the key, so 2 levels give
+    64 x 64 = 4096 leaf directories: a million sessions is about 250 per directory.
+    """
+
+    root: Path
+    levels: int
+
+    def directory(self, session_id: str) -> str:
+        """The shard directory of ``session_id`` (which must be a storage key)."""
+        if not is_storage_key(session_id):
+            raise InvalidSessionIdError(session_id)
+        if self.levels == 0:
+            return str(self.root)
+        return os.path.join(self.root, *session_id[: self.levels])
+
+    def path(self, session_id: str) -> str:
+        """The session file of ``session_id`` (which must be a storage key)."""
+        return os.path.join(self.directory(session_id), session_id)
+
+
+def prepare_location(location: Path, option: str) -> Path:
+    """Create ``location`` (0700) or check an existing one; return its absolute path.
+
+    Refuses a directory another user owns or others may write to: they could
+    plant or swap session files there.
+    """
+    root = location.expanduser().absolute()
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(
+            option,
+            str(location),
+            f"{problem}; give a directory this user owns and only this user can write "
+            f"(it is created with mode 0700 when missing), e.g. chmod 700 {root}",
+        )
+
+    try:
+        root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        info = root.stat()
+    except OSError as exc:
+        raise refuse(f"cannot create or open {root}: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise refuse(f"{root} is not a directory")
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise refuse(f"{root} belongs to uid {info.st_uid}, not to this process's uid")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise refuse(f"{root} is writable by other users (mode {stat.filemode(info.st_mode)})")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise refuse(f"{root} is not writable by this process")
+    return root
