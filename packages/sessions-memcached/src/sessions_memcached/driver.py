@@ -1,0 +1,248 @@
+"""The ``memcached`` driver: sessions as memcached items, over pymemcache.
+
+* read is ``gat`` (get-and-touch): the values and a fresh expiry in one round
+  trip, so an unchanged session costs exactly one command per request;
+* write is an acknowledged ``set`` with the expiry, destroy ``delete``, touch ``touch``;
+* several servers share the sessions by rendezvous hashing (see :mod:`.ring`);
+* each server has one pool of connections for the driver's lifetime, and
+  blocking calls from async code run in worker threads (see :mod:`.threads`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pymemcache.exceptions import MemcacheError, MemcacheServerError
+from sessions.codec import decode, encode
+from sessions.driver import Driver, DriverConfig, Option
+from sessions.errors import ConfigError, DecodeError, DriverError
+from sessions.keys import is_storage_key
+
+from .client import ServerPool, SessionClient
+from .errors import SessionTooLargeError
+from .expiry import MAX_RELATIVE, expiry
+from .ring import Ring
+from .servers import ServerAddress, label, parse_servers
+from .threads import WorkerThreads
+
+__all__ = ["MemcachedDriver"]
+
+T = TypeVar("T")
+#: memcached's longest key; a storage key is 43 characters.
+MAX_KEY = 250
+KEY_LENGTH = 43
+
+
+class MemcachedDriver(Driver):
+    """Sessions in one or several memcached servers.
+
+    Options (``drivers={"memcached": {...}}`` or ``SESSION_MEMCACHED_<OPTION>``)
+    are declared in :attr:`options`; see the driver's documentation page.
+    """
+
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "servers",
+            list,
+            ["127.0.0.1:11211"],
+            "memcached servers as host:port (comma-separated); several share the sessions "
+            "by consistent hashing",
+        ),
+        Option("key_prefix", str, "session:", "prepended to every session's memcached key"),
+        Option("connect_timeout", float, 1.0, "seconds to wait when connecting to a server"),
+        Option("timeout", float, 2.0, "seconds to wait for each reply from a server"),
+        Option(
+            "pool_size",
+            int,
+            16,
+            "idle connections kept per server, and worker threads for async apps",
+        ),
+        Option(
+            "idle_timeout",
+            float,
+            0.0,
+            "close connections idle longer than this (seconds, 0: never)",
+        ),
+    )
+    touches_on_read: ClassVar[bool] = True
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        options = config.options
+        where = f"drivers.{config.name}"
+        servers = parse_servers(f"{where}.servers", _given(options, "servers", ["127.0.0.1:11211"]))
+        prefix = _given(options, "key_prefix", "session:")
+        _check_prefix(f"{where}.key_prefix", prefix)
+        self._prefix = prefix.encode("ascii")
+        self._connect_timeout = _positive(
+            f"{where}.connect_timeout", _given(options, "connect_timeout", 1.0)
+        )
+        self._timeout = _positive(f"{where}.timeout", _given(options, "timeout", 2.0))
+        pool_size = _given(options, "pool_size", 16)
+        if pool_size < 1:
+            raise ConfigError(f"{where}.pool_size", pool_size, "a whole number of at least 1")
+        idle_timeout = _given(options, "idle_timeout", 0.0)
+        if idle_timeout < 0:
+            raise ConfigError(f"{where}.idle_timeout", idle_timeout, "seconds >= 0 (0: never)")
+        self._age = config.age
+        self._relative = config.age <= MAX_RELATIVE
+        self._ring: Ring[ServerPool] = Ring(
+            {
+                label(address): ServerPool(
+                    address, self._new_client, keep=pool_size, idle_timeout=idle_timeout
+                )
+                for address in servers
+            }
+        )
+        self._threads = WorkerThreads(pool_size, f"sessions-{config.name}")
+
+    def describe(self) -> str:
+        """The servers, as ``memcached at 127.0.0.1:11211, ...``."""
+        return "memcached at " + ", ".join(pool.label for pool in self._ring)
+
+    # -- the sync flavour ------------------------------------------------------
+
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        """The session's values, refreshing its expiry in the same round trip."""
+        if not is_storage_key(session_id):
+            return None
+        pool = self._ring.pick(session_id)
+        exptime = self._exptime()
+        data = self._run(pool, "read", lambda client: client.gat(session_id, exptime))
+        if data is None:
+            return None
+        try:
+            return decode(data)
+        except DecodeError as exc:
+            self.config.notify_decode_failed(
+                "store", f"undecodable session {session_id} on memcached {pool.label}: {exc}"
+            )
+            return None
+
+    def write(self, session_id: str, values: dict[str, Any]) -> None:
+        """Store the whole session with an acknowledged ``set``."""
+        if not is_storage_key(session_id):
+            raise ValueError(
+                f"memcached driver: cannot write session id {session_id!r}: a storage key "
+                "is 43 base64url characters (sessions.keys.storage_key)"
+            )
+        payload = encode(values)
+        pool = self._ring.pick(session_id)
+        exptime = self._exptime()
+        try:
+            stored = pool.run(
+                lambda client: client.set(session_id, payload, expire=exptime, noreply=False)
+            )
+        except MemcacheServerError as exc:
+            if "too large" in str(exc):
+                limit = self._item_size_max(pool)
+                raise SessionTooLargeError(
+                    self.config.name, pool.label, len(payload), limit, exc
+                ) from exc
+            raise DriverError(self.config.name, "write", pool.label, exc) from exc
+        except (MemcacheError, OSError) as exc:
+            raise DriverError(self.config.name, "write", pool.label, exc) from exc
+        if not stored:
+            cause = RuntimeError("memcached answered NOT_STORED")
+            raise DriverError(self.config.name, "write", pool.label, cause)
+
+    def destroy(self, session_id: str) -> None:
+        """Delete the session; a missing one is not an error."""
+        if is_storage_key(session_id):
+            pool = self._ring.pick(session_id)
+            self._run(pool, "destroy", lambda client: client.delete(session_id, noreply=False))
+
+    def touch(self, session_id: str) -> None:
+        """Restart the session's expiry; a missing one is not an error."""
+        if is_storage_key(session_id):
+            pool = self._ring.pick(session_id)
+            exptime = self._exptime()
+            self._run(
+                pool, "touch", lambda client: client.touch(session_id, exptime, noreply=False)
+            )
+
+    def close(self) -> None:
+        """Close the pooled connections and stop the worker threads."""
+        for pool in self._ring:
+            pool.close()
+        self._threads.close()
+
+    # -- the async flavour: the same calls, in worker threads -------------------
+
+    async def aread(self, session_id: str) -> dict[str, Any] | None:
+        """Async :meth:`read`, run in a worker thread."""
+        return await self._threads.run(self.read, session_id)
+
+    async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
+        """Async :meth:`write`, run in a worker thread."""
+        await self._threads.run(self.write, session_id, values)
+
+    async def adestroy(self, session_id: str) -> None:
+        """Async :meth:`destroy`, run in a worker thread."""
+        await self._threads.run(self.destroy, session_id)
+
+    async def atouch(self, session_id: str) -> None:
+        """Async :meth:`touch`, run in a worker thread."""
+        await self._threads.run(self.touch, session_id)
+
+    async def aclose(self) -> None:
+        """Async :meth:`close` (closing sockets does not block)."""
+        self.close()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def server_for(self, session_id: str) -> str:
+        """The server (``host:port``) that holds ``session_id``."""
+        return self._ring.pick(session_id).label
+
+    def _exptime(self) -> int:
+        return self._age if self._relative else expiry(self._age)
+
+    def _new_client(self, address: ServerAddress) -> SessionClient:
+        return SessionClient(
+            address,
+            connect_timeout=self._connect_timeout,
+            timeout=self._timeout,
+            # Without TCP_NODELAY a write waits on Nagle's algorithm (~40 ms).
+            no_delay=True,
+            key_prefix=self._prefix,
+            default_noreply=False,
+        )
+
+    def _run(self, pool: ServerPool, operation: str, call: Callable[[SessionClient], T]) -> T:
+        try:
+            return pool.run(call)
+        except (MemcacheError, OSError) as exc:
+            raise DriverError(self.config.name, operation, pool.label, exc) from exc
+
+    def _item_size_max(self, pool: ServerPool) -> int | None:
+        """The server's item size limit, for the error message (best effort)."""
+        try:
+            settings: dict[bytes, Any] = pool.run(lambda client: client.stats("settings"))
+        except (MemcacheError, OSError):
+            return None
+        limit = settings.get(b"item_size_max")
+        return limit if isinstance(limit, int) else None
+
+
+def _given(options: Any, name: str, default: Any) -> Any:
+    value = options.get(name)
+    return default if value is None else value
+
+
+def _positive(field: str, value: float) -> float:
+    if not value > 0:
+        raise ConfigError(field, value, "a number of seconds greater than 0")
+    return float(value)
+
+
+def _check_prefix(field: str, prefix: str) -> None:
+    if len(prefix) + KEY_LENGTH > MAX_KEY:
+        raise ConfigError(
+            field, prefix, f"at most {MAX_KEY - KEY_LENGTH} characters (memcached keys are <= 250)"
+        )
+    if not all(33 <= ord(c) < 127 for c in prefix):
+        raise ConfigError(
+            field, prefix, "printable ASCII without spaces (memcached keys cannot hold others)"
+        )

@@ -1,0 +1,29 @@
+"""The memcached driver passes the conformance suite in both flavours, on a real server."""
+
+from __future__ import annotations
+
+import pytest
+from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
+from sessions_memcached.driver import MemcachedDriver
+
+
+class _Memcached:
+    driver_factory = MemcachedDriver
+    # memcached's clock ticks in whole seconds, so an item may expire up to 1 s early.
+    age = 3
+
+    @pytest.fixture(autouse=True)
+    def _server(self, memcached) -> None:
+        self.server = memcached
+        self.driver_options = {"servers": [memcached.address], "key_prefix": "conformance:"}
+
+    def corrupt(self, harness: Harness, session_id: str) -> None:
+        self.server.raw.set(f"conformance:{session_id}", b"\x80{not json", expire=60)
+
+
+class TestMemcachedSync(_Memcached, DriverConformance):
+    pass
+
+
+class TestMemcachedAsync(_Memcached, AsyncDriverConformance):
+    pass
