@@ -213,10 +213,78 @@ def _asgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client
     return TestClient(SessionMiddleware(app, manager, exclude_paths=exclude))
 
 
+class _ServedClient(httpx.Client):
+    """An httpx client for a real WSGI server on a loopback port, stopped on close."""
+
+    def __init__(self, server: Any) -> None:
+        import threading
+
+        self._server = server
+        # A short poll interval keeps shutdown (once per client) fast.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        super().__init__(base_url=f"http://127.0.0.1:{server.server_address[1]}")
+
+    def close(self) -> None:
+        super().close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def _wsgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client:
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from sessions.wsgi import SessionMiddleware
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        if environ["PATH_INFO"] == "/ops":
+            session: Session = environ["sessions.session"]
+            payload = state(session, run_ops(session, json.loads(body or b"[]")))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [payload]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    middleware = SessionMiddleware(app, manager, exclude_paths=exclude)
+    return _ServedClient(make_server("127.0.0.1", 0, middleware, handler_class=Quiet))
+
+
+def _flask_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client:
+    import flask
+    from sessions.flask import FlaskSessions
+    from werkzeug.serving import make_server
+
+    app = flask.Flask("ops")
+
+    @app.post("/ops")
+    def ops() -> flask.Response:
+        session: Session = flask.session  # type: ignore[assignment]
+        results = run_ops(session, json.loads(flask.request.get_data() or b"[]"))
+        return flask.Response(state(session, results), mimetype="application/json")
+
+    @app.post("/static/x")
+    def plain() -> str:
+        return "ok"
+
+    FlaskSessions(app, manager, exclude_paths=exclude)
+    return _ServedClient(make_server("127.0.0.1", 0, app, threaded=True))
+
+
 #: Integration name -> builder of an httpx client over the ops app.
 #: The ops app answers POST /ops with ``state()`` and POST /static/x (excluded) with "ok".
 INTEGRATIONS: dict[str, Callable[[SessionManager, tuple[str, ...]], httpx.Client]] = {
     "asgi": _asgi_app,
+    "wsgi": _wsgi_app,
+    "flask": _flask_app,
 }
 DRIVERS = ["memory", "cookie"]
 

@@ -1,0 +1,187 @@
+"""Jinja integration: ``session`` and ``flash_messages`` in templates, read-only.
+
+Templates can look values up (``session.get('cart', 0)``,
+``flash_messages.get('errors.title')``, ``flash_messages.has(...)``,
+``flash_messages.all()``) but cannot change the session: the objects they
+see have no ``put``, ``forget`` or ``flash``. Changing state is the job of the
+view, not of the template that renders its result.
+
+* Starlette / FastAPI: pass :func:`context_processor` to ``Jinja2Templates``.
+* Flask: :class:`sessions.flask.FlaskSessions` installs both names itself.
+* Anything else: :func:`install` with a function that returns the current session.
+
+This module never imports a web framework, and Jinja only when :func:`install` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .flash import FlashMessages
+from .session import Session
+
+if TYPE_CHECKING:
+    import jinja2
+
+__all__ = [
+    "TemplateFlashMessages",
+    "TemplateSession",
+    "context_processor",
+    "install",
+    "template_globals",
+]
+
+#: Returns the session of the request being rendered, or None outside a request.
+SessionSource = Callable[[], Session | None]
+_EMPTY_FLASH = FlashMessages()
+
+
+class TemplateSession:
+    """A read-only view of a session, for templates.
+
+    Bound either to one session or to a function that returns the current
+    request's session (for environment-wide globals). Outside a request, or
+    on a path the middleware excludes, it behaves as an empty session.
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Session | SessionSource | None) -> None:
+        if source is None or isinstance(source, Session):
+            bound = source
+            self._source: SessionSource = lambda: bound
+        else:
+            self._source = source
+
+    def _values(self) -> dict[str, Any]:
+        session = self._source()
+        if session is None or not session.initiated:
+            return {}
+        return session.all()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value at ``key`` (dot paths allowed), or ``default``."""
+        session = self._source()
+        if session is None or not session.initiated:
+            return default
+        return session.get(key, default)
+
+    def has(self, key: str) -> bool:
+        """True when ``key`` is present and not None."""
+        session = self._source()
+        return session is not None and session.initiated and session.has(key)
+
+    def all(self) -> dict[str, Any]:
+        """A copy of every value."""
+        return self._values()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the session holds no values."""
+        return not self._values()
+
+    @property
+    def fresh(self) -> bool:
+        """True when this request started a new session (or regenerated it)."""
+        session = self._source()
+        return session is None or session.fresh
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __repr__(self) -> str:
+        return f"<TemplateSession {self._values()!r}>"
+
+
+class TemplateFlashMessages:
+    """A read-only view of the flash messages the previous request left."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Session | SessionSource | None) -> None:
+        if source is None or isinstance(source, Session):
+            bound = source
+            self._source: SessionSource = lambda: bound
+        else:
+            self._source = source
+
+    def _messages(self) -> FlashMessages:
+        session = self._source()
+        if session is None or not session.initiated:
+            return _EMPTY_FLASH
+        return session.flash_messages
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Message at ``key`` (dot paths allowed), or ``default``."""
+        return self._messages().get(key, default)
+
+    def has(self, key: str) -> bool:
+        """True when a message is present (and not None) at ``key``."""
+        return self._messages().has(key)
+
+    def all(self) -> dict[str, Any]:
+        """A copy of every message."""
+        return self._messages().all()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the previous request flashed nothing."""
+        return self._messages().is_empty
+
+    def __getitem__(self, key: str) -> Any:
+        return self._messages()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._messages()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._messages())
+
+    def __len__(self) -> int:
+        return len(self._messages())
+
+    def __repr__(self) -> str:
+        return f"<TemplateFlashMessages {self._messages().all()!r}>"
+
+
+def template_globals(source: Session | SessionSource | None) -> dict[str, Any]:
+    """``{"session": ..., "flash_messages": ...}`` read-only views over ``source``."""
+    return {"session": TemplateSession(source), "flash_messages": TemplateFlashMessages(source)}
+
+
+def context_processor(request: Any) -> dict[str, Any]:
+    """Starlette/FastAPI ``Jinja2Templates`` context processor.
+
+    ``Jinja2Templates(directory="templates", context_processors=[context_processor])``
+    gives every ``TemplateResponse`` the request's ``session`` and
+    ``flash_messages``, read from ``request.scope["session"]`` (set by
+    :class:`sessions.asgi.SessionMiddleware`).
+    """
+    scope = getattr(request, "scope", None)
+    if scope is None:
+        raise TypeError(
+            f"context_processor() needs a Starlette Request (with .scope), "
+            f"got {type(request).__name__}"
+        )
+    session = scope.get("session")
+    return template_globals(session if isinstance(session, Session) else None)
+
+
+def install(environment: jinja2.Environment, current: SessionSource) -> None:
+    """Add read-only ``session`` and ``flash_messages`` globals to ``environment``.
+
+    ``current`` returns the session of the request being rendered (None
+    outside one); it is called on every lookup, so one environment serves
+    every request.
+    """
+    environment.globals.update(template_globals(current))
