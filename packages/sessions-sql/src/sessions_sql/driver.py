@@ -1,0 +1,575 @@
+"""The ``sql`` driver: sessions in a table of SQLite, PostgreSQL or MariaDB/MySQL.
+
+One configured URL (or engine) serves both flavours: WSGI apps call the sync
+methods on a sync engine, ASGI apps await the async methods on an async engine
+made from the same URL, one per event loop, so no request waits on a thread.
+Each operation is one autocommit statement; a connection the server dropped is
+replaced and the operation retried once, so a database restart costs at most
+the requests made while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import anyio
+import anyio.to_thread
+from sessions.codec import decode, encode
+from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option
+from sessions.errors import ConfigError, DecodeError, DriverError
+from sessions.keys import is_storage_key
+from sqlalchemy import Table, create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from . import urls
+from .compat import repair_aiomysql
+from .schema import DEFAULT_TABLE, make_table
+from .statements import MYSQL_FAMILY, Statements
+
+__all__ = ["AsyncSQLDriver", "SQLDriver"]
+
+log = logging.getLogger("sessions_sql")
+T = TypeVar("T")
+
+#: A session never loses more than this share of its idle lifetime to a skipped refresh.
+MAX_TOUCH_SHARE = 0.1
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "url",
+        str,
+        None,
+        "SQLAlchemy database URL: sqlite:///sessions.db, postgresql+psycopg://app@host/db, "
+        "mysql+pymysql://app@host/db (async apps get the async DBAPI of the same database)",
+    ),
+    Option("engine", object, None, "an existing sqlalchemy Engine or AsyncEngine, instead of url"),
+    Option("table", str, DEFAULT_TABLE, "name of the sessions table"),
+    Option("schema", str, None, "schema (PostgreSQL) or database (MariaDB/MySQL) of the table"),
+    Option(
+        "create_table",
+        bool,
+        None,
+        "create the table (and index) if missing on first use; default: on for SQLite, "
+        "off for server databases, whose schema belongs to your migrations",
+    ),
+    Option(
+        "touch_interval",
+        float,
+        60.0,
+        "seconds between expiry refreshes of an unchanged session (at most 10% of the age); "
+        "0 refreshes on every request",
+    ),
+    Option("gc_batch_size", int, 1000, "rows deleted per statement by gc"),
+    Option(
+        "gc_probability",
+        float,
+        0.0,
+        "chance (0..1) that a write also deletes one batch of expired rows; 0 turns it off",
+    ),
+    Option(
+        "sqlite_wal",
+        bool,
+        True,
+        "switch a SQLite file to WAL journaling, so reads do not wait for writes "
+        "(turn off on network filesystems)",
+    ),
+    Option("engine_options", object, None, "extra keyword arguments for create_engine"),
+)
+
+
+class _Store(Driver):
+    """What both flavours share: options, the table, statements, errors, decoding."""
+
+    options: ClassVar[tuple[Option, ...]] = OPTIONS
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        opts = config.options
+        self._engine_given: Engine | None = None
+        self._aengine_given: AsyncEngine | None = None
+        self._url: URL | None = None
+        engine = opts.get("engine")
+        if (opts.get("url") is None) == (engine is None):
+            raise ConfigError(
+                f"drivers.{config.name}.url",
+                opts.get("url"),
+                "exactly one of url (a database URL) or engine (an Engine or AsyncEngine)",
+            )
+        if engine is not None:
+            if isinstance(engine, AsyncEngine):
+                self._aengine_given = engine.execution_options(isolation_level="AUTOCOMMIT")
+                dialect = engine.dialect
+            elif isinstance(engine, Engine):
+                self._engine_given = engine.execution_options(isolation_level="AUTOCOMMIT")
+                dialect = engine.dialect
+            else:
+                raise ConfigError(
+                    f"drivers.{config.name}.engine",
+                    type(engine).__name__,
+                    "a sqlalchemy.engine.Engine or sqlalchemy.ext.asyncio.AsyncEngine",
+                )
+            self._backend = dialect.name
+            if self._backend not in urls.SUPPORTED:
+                raise ConfigError(
+                    f"drivers.{config.name}.engine",
+                    dialect.name,
+                    f"an engine for one of {', '.join(urls.SUPPORTED)}",
+                )
+            self._address = engine.url.render_as_string(hide_password=True)
+        else:
+            self._url = urls.parse(opts["url"], f"drivers.{config.name}.url")
+            self._backend = urls.backend(self._url)
+            if self._backend == "sqlite" and self._url.database in (None, "", ":memory:"):
+                raise ConfigError(
+                    f"drivers.{config.name}.url",
+                    str(self._url),
+                    "a SQLite database file (sqlite:///path/sessions.db); an in-memory SQLite "
+                    "database is private to one connection: use the memory driver instead",
+                )
+            self._address = self._url.render_as_string(hide_password=True)
+        self.table: Table = make_table(
+            name=opts.get("table") or DEFAULT_TABLE, schema=opts.get("schema")
+        )
+        create = opts.get("create_table")
+        self._create = self._backend == "sqlite" if create is None else bool(create)
+        self._age = timedelta(seconds=config.age)
+        interval = _non_negative(config.name, "touch_interval", opts.get("touch_interval", 60.0))
+        self._interval = timedelta(seconds=min(interval, config.age * MAX_TOUCH_SHARE))
+        self._gc_batch = int(opts.get("gc_batch_size") or 1000)
+        if self._gc_batch < 1:
+            raise ConfigError(
+                f"drivers.{config.name}.gc_batch_size", self._gc_batch, "an integer >= 1"
+            )
+        self._gc_probability = _non_negative(
+            config.name, "gc_probability", opts.get("gc_probability", 0.0)
+        )
+        if self._gc_probability > 1:
+            raise ConfigError(
+                f"drivers.{config.name}.gc_probability",
+                self._gc_probability,
+                "a number from 0 to 1",
+            )
+        self._wal = bool(opts.get("sqlite_wal", True))
+        extra = opts.get("engine_options") or {}
+        if not isinstance(extra, Mapping):
+            raise ConfigError(
+                f"drivers.{config.name}.engine_options",
+                extra,
+                "a mapping of create_engine arguments",
+            )
+        self._engine_options: dict[str, Any] = dict(extra)
+        # Without UPDATE ... RETURNING and with refreshes on every request, the
+        # read cannot refresh for free: let core touch unchanged sessions instead.
+        # Per instance: the capability depends on the dialect and touch_interval.
+        touches = not (self._backend in MYSQL_FAMILY and not self._interval)
+        self.touches_on_read = touches  # type: ignore[misc]
+        self._statements: dict[str, Statements] = {}
+
+    def describe(self) -> str:
+        """The database (password hidden) and table."""
+        return f"{self._address} table {self.table.fullname}"
+
+    # -- shared helpers --------------------------------------------------------
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        # One statement per operation, so each commits on its own: no BEGIN,
+        # COMMIT or reset-on-return round trips.
+        return {
+            "isolation_level": "AUTOCOMMIT",
+            "pool_reset_on_return": None,
+            "skip_autocommit_rollback": True,
+            **self._engine_options,
+        }
+
+    def _statements_for(self, dialect: Dialect) -> Statements:
+        found = self._statements.get(dialect.name)
+        if found is None:
+            found = Statements.build(self.table, dialect, self._gc_batch)
+            self._statements[dialect.name] = found
+        return found
+
+    def _error(self, operation: str, exc: BaseException) -> DriverError:
+        return DriverError(self.config.name, operation, self.describe(), exc)
+
+    def _decode(self, session_id: str, data: Any) -> dict[str, Any] | None:
+        try:
+            return decode(data if isinstance(data, bytes | str) else bytes(data))
+        except (DecodeError, TypeError) as exc:
+            self.config.notify_decode_failed(
+                "store", f"row {session_id} of {self.table.fullname} is not a session: {exc}"
+            )
+            return None
+
+    def _key(self, session_id: str, operation: str) -> str:
+        if not is_storage_key(session_id):
+            raise ValueError(
+                f"sql driver cannot {operation} {session_id!r}: session ids are storage keys "
+                "(43 base64url characters, see sessions.keys.storage_key)"
+            )
+        return session_id
+
+    def _read_params(self, session_id: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        expires = now + self._age
+        return {"k": session_id, "now": now, "exp": expires, "stale": expires - self._interval}
+
+    def _write_params(self, session_id: str, payload: bytes) -> dict[str, Any]:
+        return {"k": session_id, "d": payload, "exp": datetime.now(UTC) + self._age}
+
+    def _touch_params(self, session_id: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return {"k": session_id, "now": now, "exp": now + self._age}
+
+    def _gc_due(self) -> bool:
+        return self._gc_probability > 0 and random.random() < self._gc_probability
+
+
+class _SyncOps(_Store):
+    """The sync flavour, on a sync engine."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        self._engine: Engine | None = self._engine_given
+        self._engine_ready = False
+        self._sync_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The sync engine (created on first use when the driver was given a URL)."""
+        if not self._engine_ready:
+            with self._sync_lock:
+                if not self._engine_ready:
+                    self._engine = self._start_sync()
+                    self._engine_ready = True
+        assert self._engine is not None
+        return self._engine
+
+    def _start_sync(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            if self._url is None:
+                raise ConfigError(
+                    f"drivers.{self.config.name}.engine",
+                    "AsyncEngine",
+                    "a sync Engine or a url for a sync (WSGI) application",
+                )
+            engine = create_engine(urls.sync_url(self._url), **self._engine_kwargs())
+            if self._backend == "sqlite" and self._wal:
+                event.listen(engine, "connect", _sqlite_wal)
+        if self._create:
+            try:
+                with engine.connect() as conn:
+                    _create_table(conn, self.table)
+            except SQLAlchemyError as exc:
+                raise self._error("create the table", exc) from exc
+        return engine
+
+    def _run(self, operation: str, body: Callable[[Connection, Statements], T]) -> T:
+        engine = self.engine
+        statements = self._statements_for(engine.dialect)
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as conn:
+                    return body(conn, statements)
+            except DBAPIError as exc:
+                # The pool has discarded the dead connection: one retry on a new one.
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise self._error(operation, exc) from exc
+            except SQLAlchemyError as exc:
+                raise self._error(operation, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        """Values of a live session (refreshing its expiry when due), else None."""
+        if not is_storage_key(session_id):
+            return None
+        params = self._read_params(session_id)
+
+        def body(conn: Connection, s: Statements) -> Any:
+            if s.read_refresh is not None and not self._interval:
+                return conn.execute(s.read_refresh, params).scalar()
+            row = conn.execute(s.select, params).first()
+            if row is None:
+                return None
+            if row[1] and self.touches_on_read:
+                conn.execute(s.touch, params)
+            return row[0]
+
+        data = self._run("read", body)
+        return None if data is None else self._decode(session_id, data)
+
+    def write(self, session_id: str, values: dict[str, Any]) -> None:
+        """Insert or replace the session, expiring ``age`` from now."""
+        params = self._write_params(self._key(session_id, "write"), encode(values))
+        self._run("write", lambda conn, s: conn.execute(s.upsert, params))
+        if self._gc_due():
+            try:
+                self._gc_once()
+            except DriverError as exc:
+                log.warning("probabilistic gc after a write failed: %s", exc)
+
+    def destroy(self, session_id: str) -> None:
+        """Delete the session; a missing one is not an error."""
+        params = {"k": self._key(session_id, "destroy")}
+        self._run("destroy", lambda conn, s: conn.execute(s.destroy, params))
+
+    def touch(self, session_id: str) -> None:
+        """Restart a live session's expiry; missing or expired ones stay gone."""
+        params = self._touch_params(self._key(session_id, "touch"))
+        self._run("touch", lambda conn, s: conn.execute(s.touch, params))
+
+    def _gc_once(self) -> int:
+        params = {"now": datetime.now(UTC)}
+        return self._run("gc", lambda conn, s: conn.execute(s.gc_batch, params).rowcount)
+
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Delete expired rows, ``gc_batch_size`` per statement, until none are left.
+
+        ``scanned`` counts the rows deleted: the expiry index finds them without
+        reading live rows.
+        """
+        started = time.monotonic()
+        removed = 0
+        while True:
+            count = self._gc_once()
+            removed += count
+            if progress is not None:
+                progress(removed, None)
+            if count < self._gc_batch:
+                break
+        return GcResult(removed, removed, None, time.monotonic() - started)
+
+    def close(self) -> None:
+        """Dispose of the engine this driver created (a given engine stays open)."""
+        if self._engine_ready and self._engine is not None and self._engine_given is None:
+            self._engine.dispose()
+        self._engine_ready = False
+        self._engine = self._engine_given
+
+
+class _AsyncOps(_Store):
+    """The async flavour, on an async engine per event loop."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        self._aengines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._astarting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Given only a sync engine there is no async DBAPI to use: run in threads.
+        self._offload = self._url is None and self._aengine_given is None
+
+    async def _in_thread(self, operation: str, *args: Any) -> Any:
+        # Only SQLDriver, which has the sync methods, ever offloads.
+        return await anyio.to_thread.run_sync(getattr(self, operation), *args)
+
+    async def aengine(self) -> AsyncEngine:
+        """The async engine for the running event loop (created there on first use)."""
+        loop = asyncio.get_running_loop()
+        engine = self._aengines.get(loop)
+        if engine is not None:
+            return engine
+        lock = self._astarting.setdefault(loop, asyncio.Lock())
+        async with lock:
+            engine = self._aengines.get(loop)
+            if engine is None:
+                engine = await self._start_async()
+                self._aengines[loop] = engine
+        return engine
+
+    async def _start_async(self) -> AsyncEngine:
+        engine = self._aengine_given
+        if engine is not None and engine.dialect.driver == "aiomysql":
+            repair_aiomysql()
+        if engine is None:
+            assert self._url is not None
+            url = urls.async_url(self._url)
+            if url.get_driver_name() == "aiomysql":
+                repair_aiomysql()
+            engine = create_async_engine(url, **self._engine_kwargs())
+            if self._backend == "sqlite" and self._wal:
+                event.listen(engine.sync_engine, "connect", _sqlite_wal)
+        if self._create:
+            try:
+                async with engine.connect() as conn:
+                    await conn.run_sync(_create_table, self.table)
+            except SQLAlchemyError as exc:
+                raise self._error("create the table", exc) from exc
+        return engine
+
+    async def _arun(
+        self, operation: str, body: Callable[[AsyncConnection, Statements], Awaitable[T]]
+    ) -> T:
+        engine = await self.aengine()
+        statements = self._statements_for(engine.dialect)
+        for attempt in (1, 2):
+            try:
+                async with engine.connect() as conn:
+                    return await body(conn, statements)
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise self._error(operation, exc) from exc
+            except SQLAlchemyError as exc:
+                raise self._error(operation, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aread(self, session_id: str) -> dict[str, Any] | None:
+        """Async :meth:`SQLDriver.read`."""
+        if self._offload:
+            result: dict[str, Any] | None = await self._in_thread("read", session_id)
+            return result
+        if not is_storage_key(session_id):
+            return None
+        params = self._read_params(session_id)
+
+        async def body(conn: AsyncConnection, s: Statements) -> Any:
+            if s.read_refresh is not None and not self._interval:
+                return (await conn.execute(s.read_refresh, params)).scalar()
+            row = (await conn.execute(s.select, params)).first()
+            if row is None:
+                return None
+            if row[1] and self.touches_on_read:
+                await conn.execute(s.touch, params)
+            return row[0]
+
+        data = await self._arun("read", body)
+        return None if data is None else self._decode(session_id, data)
+
+    async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
+        """Async :meth:`SQLDriver.write`."""
+        if self._offload:
+            await self._in_thread("write", session_id, values)
+            return
+        params = self._write_params(self._key(session_id, "write"), encode(values))
+
+        async def body(conn: AsyncConnection, s: Statements) -> None:
+            await conn.execute(s.upsert, params)
+
+        await self._arun("write", body)
+        if self._gc_due():
+            try:
+                await self._agc_once()
+            except DriverError as exc:
+                log.warning("probabilistic gc after a write failed: %s", exc)
+
+    async def adestroy(self, session_id: str) -> None:
+        """Async :meth:`SQLDriver.destroy`."""
+        if self._offload:
+            await self._in_thread("destroy", session_id)
+            return
+        params = {"k": self._key(session_id, "destroy")}
+
+        async def body(conn: AsyncConnection, s: Statements) -> None:
+            await conn.execute(s.destroy, params)
+
+        await self._arun("destroy", body)
+
+    async def atouch(self, session_id: str) -> None:
+        """Async :meth:`SQLDriver.touch`."""
+        if self._offload:
+            await self._in_thread("touch", session_id)
+            return
+        params = self._touch_params(self._key(session_id, "touch"))
+
+        async def body(conn: AsyncConnection, s: Statements) -> None:
+            await conn.execute(s.touch, params)
+
+        await self._arun("touch", body)
+
+    async def _agc_once(self) -> int:
+        params = {"now": datetime.now(UTC)}
+
+        async def body(conn: AsyncConnection, s: Statements) -> int:
+            return (await conn.execute(s.gc_batch, params)).rowcount
+
+        return await self._arun("gc", body)
+
+    async def agc(self, progress: GcProgress | None = None) -> GcResult:
+        """Async :meth:`SQLDriver.gc`."""
+        if self._offload:
+            done: GcResult = await self._in_thread("gc", progress)
+            return done
+        started = time.monotonic()
+        removed = 0
+        while True:
+            count = await self._agc_once()
+            removed += count
+            if progress is not None:
+                progress(removed, None)
+            if count < self._gc_batch:
+                break
+        return GcResult(removed, removed, None, time.monotonic() - started)
+
+    async def aclose(self) -> None:
+        """Dispose of the engines this driver created (a given engine stays open)."""
+        engine = self._aengines.pop(asyncio.get_running_loop(), None)
+        if engine is not None and self._aengine_given is None:
+            await engine.dispose()
+        # Engines of other, finished loops cannot be awaited from here; their
+        # connections close when the loop's transports are collected.
+        self._aengines.clear()
+        close = getattr(self, "close", None)
+        if close is not None:
+            close()
+
+
+class SQLDriver(_SyncOps, _AsyncOps):
+    """Sessions in a SQL table, for sync and async applications.
+
+    Built by core from the ``sql`` driver options. Given an ``AsyncEngine``
+    (and no URL) it becomes an :class:`AsyncSQLDriver`, so a WSGI application
+    fails at startup instead of at the first request.
+    """
+
+    def __new__(cls, config: DriverConfig) -> Any:
+        if cls is SQLDriver and isinstance(config.options.get("engine"), AsyncEngine):
+            driver = object.__new__(AsyncSQLDriver)
+            driver.__init__(config)  # type: ignore[misc]
+            return driver
+        return object.__new__(cls)
+
+
+class AsyncSQLDriver(_AsyncOps):
+    """The async-only ``sql`` driver, on a given ``AsyncEngine``."""
+
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Run :meth:`agc` in an event loop of its own (for the ``sessions gc`` command)."""
+        return anyio.run(self.agc, progress)
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _create_table(conn: Connection, table: Table) -> None:
+    try:
+        table.create(conn, checkfirst=True)
+    except SQLAlchemyError:
+        # Another process created it between the check and the CREATE.
+        if not inspect(conn).has_table(table.name, schema=table.schema):
+            raise
+
+
+def _non_negative(driver: str, name: str, value: Any) -> float:
+    number = float(value if value is not None else 0)
+    if number < 0:
+        raise ConfigError(f"drivers.{driver}.{name}", value, "a number >= 0")
+    return number
