@@ -8,7 +8,10 @@ version and exception, and never stops the others. The ``SESSIONS_PLUGINS``
 applied before anything is imported.
 
 Core's own drivers (``memory``, ``cookie``) come from a default plugin,
-registered through the same hook as everybody else's.
+registered through the same hook as everybody else's. Plugins that add no
+driver (audit logs, metrics, commands) are found under a second entry-point
+group, ``sessions.plugins``, or registered by the application with
+:meth:`Plugins.register`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FIRST_PARTY",
+    "PLUGIN_ENTRY_POINT_GROUP",
     "DriverEntry",
     "DriverRegistry",
     "PluginFailure",
@@ -43,6 +47,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "sessions.drivers"
+#: Plugins that register no driver: the entry-point name is just the plugin's name.
+PLUGIN_ENTRY_POINT_GROUP = "sessions.plugins"
 #: First-party driver names and the distribution that provides each.
 FIRST_PARTY = {
     "file": "sessions-file",
@@ -271,10 +277,10 @@ class Plugins:
 
     # -- loading -----------------------------------------------------------------
 
-    def _candidates(self) -> dict[str, list[metadata.EntryPoint]]:
+    def _candidates(self, group: str) -> dict[str, list[metadata.EntryPoint]]:
         """Entry points by name, exact duplicates (same distribution twice) removed."""
         by_name: dict[str, list[metadata.EntryPoint]] = {}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in metadata.entry_points(group=group):
             same_name = by_name.setdefault(ep.name, [])
             dist = _normalize(_dist_of(ep)[0])
             # The first copy on sys.path is the one Python imports; later ones are shadows.
@@ -293,21 +299,23 @@ class Plugins:
         return None
 
     def _load_entry_points(self) -> None:
-        for name, candidates in self._candidates().items():
-            dist, version = _dist_of(candidates[0])
-            reason = self._disabled(name, dist)
-            if reason is not None:
-                self.skipped[name] = reason
-                continue
-            if len(candidates) > 1:
-                # Nothing is imported: neither claimant can be trusted to be the one meant.
-                self.registry.conflicts[name] = [
-                    DriverEntry(name, ep.value, *_dist_of(ep)) for ep in candidates
-                ]
-                continue
-            self._load(name, candidates[0], dist, version)
+        for group in (ENTRY_POINT_GROUP, PLUGIN_ENTRY_POINT_GROUP):
+            for name, candidates in self._candidates(group).items():
+                dist, version = _dist_of(candidates[0])
+                reason = self._disabled(name, dist)
+                if reason is not None:
+                    self.skipped[name] = reason
+                elif len(candidates) > 1:
+                    # Nothing is imported: no claimant can be trusted to be the one meant.
+                    self.registry.conflicts[name] = [
+                        DriverEntry(name, ep.value, *_dist_of(ep)) for ep in candidates
+                    ]
+                else:
+                    self._load(name, candidates[0], dist, version, group == ENTRY_POINT_GROUP)
 
-    def _load(self, name: str, ep: metadata.EntryPoint, dist: str, version: str) -> None:
+    def _load(
+        self, name: str, ep: metadata.EntryPoint, dist: str, version: str, promises: bool
+    ) -> None:
         try:
             module = ep.load()
             plugin_name = self.pm.get_name(module) if self.pm.is_registered(module) else None
@@ -318,7 +326,32 @@ class Plugins:
             self.failures[name] = PluginFailure(name, dist, version, exc, "import")
             return
         self._sources.setdefault(plugin_name, (dist, version, plugin_name))
-        self._promised[name] = plugin_name
+        if promises:
+            self._promised[name] = plugin_name
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object (a module or an instance with hook methods).
+
+        For applications that add an audit or metrics plugin without packaging
+        it; call it before the manager handles its first request, since the
+        manager checks for lifecycle hooks once, when it builds its driver.
+        Drivers the plugin registers are added as if it had been discovered.
+        """
+        plugin_name = self.pm.register(plugin, name=name)
+        if plugin_name is None:
+            raise ValueError(f"plugin {name or plugin!r} is blocked in this plugin manager")
+        source = ("application", "unknown", plugin_name)
+        self._sources[plugin_name] = source
+        impls = self.pm.hook.sessions_register_drivers.get_hookimpls()
+        for impl in impls:
+            if impl.plugin_name == plugin_name:
+                self.registry._begin(source)
+                try:
+                    impl.function(registry=self.registry)
+                except BaseException:
+                    self.registry._end(keep=False)
+                    raise
+                self.registry._end(keep=True)
 
     def _register_drivers(self) -> None:
         # One plugin at a time, so each driver knows its distribution and a
