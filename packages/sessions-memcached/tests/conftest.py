@@ -88,4 +88,3 @@ def start_memcached() -> Iterator[Callable[..., Memcached]]:
     for server in started:
         server.raw.close()
         server.process.cleanup()
-
