@@ -167,9 +167,11 @@ class _Form:
                 )
             self._form = {}
             return self._form
-        text = self._input.body().decode(_charset(environ.get("CONTENT_TYPE", "")), "replace")
+        charset = _charset(environ.get("CONTENT_TYPE", ""))
+        text = self._input.body().decode(charset, "replace")
         form: dict[str, Any] = {}
-        for key, value in parse_qsl(text, keep_blank_values=True):
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="replace")
+        for key, value in pairs:
             if key not in form:
                 form[key] = value
             elif isinstance(form[key], list):
