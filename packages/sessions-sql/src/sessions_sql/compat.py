@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 __all__ = ["repair_aiomysql"]
 
@@ -17,7 +18,7 @@ def repair_aiomysql() -> None:
     upstream fix (aio-libs/aiomysql#1081) defines, and only when the imported
     name is broken.
     """
-    module = importlib.import_module("aiomysql.connection")
+    module: Any = importlib.import_module("aiomysql.connection")
     if not callable(getattr(module, "escape_bytes_prefixed", None)):
         module.escape_bytes_prefixed = _escape_bytes_prefixed
 
