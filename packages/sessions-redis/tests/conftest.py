@@ -1,0 +1,211 @@
+"""Real Redis servers for the driver's tests, started on free loopback ports.
+
+* ``redis_server``: one standalone server per test process (xdist worker),
+  shared by the tests that only read and write their own random keys;
+* ``own_redis``: a private server a test may stop and restart;
+* ``redis_cluster``: three masters joined with ``redis-cli --cluster create``.
+
+Helpers count the commands a request costs with the server's own statistics
+(``CONFIG RESETSTAT`` then ``INFO commandstats``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sessions.testing.servers import ServerProcess, require_binary
+
+SECRET = "redis-driver-tests-secret-0123456789abcdef"
+
+# Commands the tests themselves send to look at the server; never counted.
+_OBSERVER_COMMANDS = frozenset({"info", "config|resetstat", "config", "cluster|info"})
+
+
+def _redis_argv(binary: str, port: int, workdir: Path, *extra: str) -> list[str]:
+    return [
+        binary,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        *extra,
+    ]
+
+
+def _ping(server: ServerProcess) -> None:
+    client = redis.Redis(host=server.host, port=server.port, socket_timeout=2)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def start_redis(name: str = "redis", *extra: str) -> ServerProcess:
+    """Start a redis-server on a free loopback port (skips if none installed)."""
+    binary = require_binary("redis-server")
+    server = ServerProcess(
+        name, lambda port, workdir: _redis_argv(binary, port, workdir, *extra), ready=_ping
+    )
+    return server.start()
+
+
+def url_of(server: ServerProcess, db: int = 0) -> str:
+    """The redis:// URL of a started server."""
+    return f"redis://{server.address}/{db}"
+
+
+_admins: dict[tuple[str, int], redis.Redis] = {}
+
+
+def admin(server: ServerProcess) -> redis.Redis:
+    """A plain client for looking at the server from the test (not the driver's).
+
+    One per server, kept open, so its connection handshake (HELLO) happens
+    before any statistics are reset and is never counted as the driver's.
+    """
+    key = (server.host, server.port)
+    client = _admins.get(key)
+    if client is None:
+        client = _admins[key] = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
+    return client
+
+
+def reset_stats(*servers: ServerProcess) -> None:
+    """Zero the command statistics of every server."""
+    for server in servers:
+        client = admin(server)
+        client.ping()
+        client.config_resetstat()
+
+
+def command_counts(*servers: ServerProcess) -> dict[str, int]:
+    """Commands executed since :func:`reset_stats`, summed over ``servers``,
+    leaving out the commands the tests use to observe."""
+    totals: dict[str, int] = {}
+    for server in servers:
+        stats = admin(server).info("commandstats")
+        for key, value in stats.items():
+            name = key.removeprefix("cmdstat_")
+            if name in _OBSERVER_COMMANDS:
+                continue
+            totals[name] = totals.get(name, 0) + int(value["calls"])
+    return totals
+
+
+class Tools:
+    """The helpers above, handed to test modules through the ``tools`` fixture
+    (test modules are imported by path, so they cannot import this one)."""
+
+    start_redis = staticmethod(start_redis)
+    url_of = staticmethod(url_of)
+    admin = staticmethod(admin)
+    reset_stats = staticmethod(reset_stats)
+    command_counts = staticmethod(command_counts)
+    secret = SECRET
+
+
+@pytest.fixture(scope="session")
+def tools() -> type[Tools]:
+    """Server helpers: start_redis, url_of, admin, reset_stats, command_counts."""
+    return Tools
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ServerProcess]:
+    """A standalone Redis shared by this test process."""
+    server = start_redis()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ServerProcess]:
+    """A private Redis this test may stop and restart."""
+    server = start_redis("redis-own")
+    yield server
+    server.cleanup()
+
+
+@dataclass
+class Cluster:
+    """A running three-master Redis Cluster."""
+
+    nodes: list[ServerProcess]
+
+    @property
+    def url(self) -> str:
+        """URL of the first node (any node works as the startup node)."""
+        return url_of(self.nodes[0])
+
+
+def _wait_cluster_ok(nodes: list[ServerProcess], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        client = admin(node)
+        while True:
+            info = client.execute_command("CLUSTER", "INFO")
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            if "cluster_state:ok" in text and "cluster_known_nodes:3" in text:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster not ready on {node.address}:\n{text}")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """Three cluster-enabled masters, slots split by ``redis-cli --cluster create``."""
+    cli = require_binary("redis-cli")
+    nodes: list[ServerProcess] = []
+    try:
+        for i in range(3):
+            nodes.append(
+                start_redis(
+                    f"redis-cluster-{i}",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                )
+            )
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(node.address for node in nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        _wait_cluster_ok(nodes)
+        yield Cluster(nodes)
+    finally:
+        for node in nodes:
+            node.cleanup()
