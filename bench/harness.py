@@ -60,6 +60,34 @@ def time_asgi(
     app: ASGIApp, path: str = "/", *, batch: int = 2000, repeats: int = 7, method: str = "GET"
 ) -> float:
     """Median µs per request of ``app`` served in-process, cookies carried over."""
+    run_batch, close = asgi_runner(app, path, method=method)
+    try:
+        return _median_us(run_batch, batch, repeats)
+    finally:
+        close()
+
+
+def compare(
+    runners: dict[str, Callable[[int], float]], *, batch: int = 2000, repeats: int = 7
+) -> dict[str, float]:
+    """Median µs per request of each runner, batches interleaved round-robin.
+
+    Interleaving spreads any background load evenly over the contenders, so
+    their ratios stay meaningful on a busy machine.
+    """
+    for run_batch in runners.values():
+        run_batch(max(batch // 5, 20))
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run_batch in runners.items():
+            samples[name].append(run_batch(batch) / batch * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def asgi_runner(
+    app: ASGIApp, path: str = "/", *, method: str = "GET"
+) -> tuple[Callable[[int], float], Callable[[], None]]:
+    """``(run_batch, close)``: run_batch(n) serves n requests, returns seconds taken."""
     jar = Jar()
     loop = asyncio.new_event_loop()
 
@@ -102,14 +130,16 @@ def time_asgi(
             await one()
         return time.perf_counter() - start
 
-    try:
-        return _median_us(lambda n: loop.run_until_complete(batch_coro(n)), batch, repeats)
-    finally:
-        loop.close()
+    return (lambda n: loop.run_until_complete(batch_coro(n))), loop.close
 
 
 def time_wsgi(app: WSGIApp, path: str = "/", *, batch: int = 2000, repeats: int = 7) -> float:
     """Median µs per request of a WSGI ``app`` called in-process, cookies carried over."""
+    return _median_us(wsgi_runner(app, path), batch, repeats)
+
+
+def wsgi_runner(app: WSGIApp, path: str = "/") -> Callable[[int], float]:
+    """run_batch(n): serve n requests to a WSGI ``app``, return seconds taken."""
     jar = Jar()
 
     def one() -> None:
@@ -133,7 +163,9 @@ def time_wsgi(app: WSGIApp, path: str = "/", *, batch: int = 2000, repeats: int 
         if jar.cookies:
             environ["HTTP_COOKIE"] = jar.header()
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             if status.startswith("5"):
                 raise RuntimeError(f"benchmark request failed with {status}")
             for key, value in headers:
@@ -154,7 +186,7 @@ def time_wsgi(app: WSGIApp, path: str = "/", *, batch: int = 2000, repeats: int 
             one()
         return time.perf_counter() - start
 
-    return _median_us(batch_run, batch, repeats)
+    return batch_run
 
 
 def report(results: list[Result], baseline: str | None = None) -> str:

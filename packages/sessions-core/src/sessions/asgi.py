@@ -49,25 +49,27 @@ class SessionMiddleware:
         self.enabled = self.manager.config.enabled
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
-        prefixes = []
+        exact: set[str] = set()
         for prefix in exclude_paths:
             if not prefix.startswith("/"):
                 raise ValueError(f"exclude_paths entries must start with '/', got {prefix!r}")
-            prefixes.append(prefix.rstrip("/") or "/")
-        self._exclude = tuple(prefixes)
-
-    def _excluded(self, path: str) -> bool:
-        for prefix in self._exclude:
-            if path == prefix or path.startswith(prefix + "/") or prefix == "/":
-                return True
-        return False
+            exact.add(prefix.rstrip("/") or "/")
+        # "/static" excludes "/static" and "/static/...", not "/staticky".
+        self._exact = frozenset(exact)
+        self._prefixes = tuple(p if p == "/" else p + "/" for p in exact)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if (
-            kind not in ("http", "websocket")
+            (kind != "http" and kind != "websocket")
             or not self.enabled
-            or (self._exclude and self._excluded(scope.get("path", "")))
+            or (
+                self._prefixes
+                and (
+                    (path := scope.get("path", "")) in self._exact
+                    or path.startswith(self._prefixes)
+                )
+            )
         ):
             await self.app(scope, receive, send)
             return
@@ -91,11 +93,10 @@ class SessionMiddleware:
                 await session.acommit()
                 cookies = context.headers()
                 if cookies:
-                    message = dict(message)
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        *((b"set-cookie", c.encode("latin-1")) for c in cookies),
-                    ]
+                    headers = list(message.get("headers", ()))
+                    for cookie in cookies:
+                        headers.append((b"set-cookie", cookie.encode("latin-1")))
+                    message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -85,19 +86,30 @@ def _special(value: Any) -> list[str]:
     )
 
 
+class _Emitted(threading.local):
+    count = 0
+
+
+_emitted = _Emitted()
+
+
+def _default(value: Any) -> dict[str, list[str]]:
+    _emitted.count += 1
+    return {TAG: _special(value)}
+
+
+# Built once: json.dumps/loads with options build a new encoder/decoder per call.
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+_PLAIN_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(values: Mapping[str, Any]) -> bytes:
     """Encode a session dict to UTF-8 JSON bytes."""
-    emitted = 0
-
-    def default(value: Any) -> dict[str, list[str]]:
-        nonlocal emitted
-        emitted += 1
-        return {TAG: _special(value)}
-
-    text = json.dumps(values, default=default, separators=(",", ":"), ensure_ascii=False)
-    if text.count(_TAG_JSON) != emitted:
+    _emitted.count = 0
+    text = _ENCODER.encode(values)
+    if _TAG_JSON in text and text.count(_TAG_JSON) != _emitted.count:
         # Some stored dict has a NUL key of its own: escape it.
-        text = json.dumps(_escape(values), separators=(",", ":"), ensure_ascii=False)
+        text = _PLAIN_ENCODER.encode(_escape(values))
     return text.encode("utf-8")
 
 
@@ -142,13 +154,17 @@ def _hook(obj: dict[str, Any]) -> Any:
     raise DecodeError(f"unknown value tag {tag!r}")
 
 
+_DECODER = json.JSONDecoder(object_hook=_hook)
+
+
 def decode(data: bytes | str) -> dict[str, Any]:
     """Decode what :func:`encode` produced.
 
     Raises :class:`DecodeError` for anything that is not a session encoding.
     """
     try:
-        values = json.loads(data, object_hook=_hook)
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        values = _DECODER.decode(text)
     except DecodeError:
         raise
     except (ValueError, TypeError, RecursionError) as exc:

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -34,8 +34,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def storage_key(token: str) -> str:
@@ -76,19 +79,26 @@ class IdSigner:
     The MAC covers the cookie name, so a cookie cannot be moved to another name.
     """
 
-    __slots__ = ("_keys", "_prefix")
+    __slots__ = ("_macs",)
 
     def __init__(self, secrets_: Sequence[str], cookie_name: str) -> None:
-        self._keys = derive_keys(secrets_, SIGNATURE_LABEL)
-        self._prefix = cookie_name.encode("utf-8") + b"\x00"
+        prefix = cookie_name.encode("utf-8") + b"\x00"
+        # Keyed once: copying a keyed HMAC is ~3x cheaper than keying per request.
+        self._macs = [
+            hmac.new(key, prefix, hashlib.sha256) for key in derive_keys(secrets_, SIGNATURE_LABEL)
+        ]
+
+    def _mac(self, index: int, token: str) -> str:
+        mac = self._macs[index].copy()
+        mac.update(token.encode("ascii"))
+        return _b64(mac.digest())
 
     def sign(self, token: str) -> str:
         """Return the cookie value for ``token``."""
-        mac = hmac.digest(self._keys[0], self._prefix + token.encode("ascii"), "sha256")
-        return f"{token}.{_b64(mac)}"
+        return f"{token}.{self._mac(0, token)}"
 
-    def unsign(self, value: str) -> str | None:
-        """Return the token of a validly signed cookie value, else ``None``.
+    def verify(self, value: str) -> tuple[str, bool] | None:
+        """``(token, signed_with_current_key)`` of a validly signed value, else ``None``.
 
         Anything that is not exactly a token and a signature is rejected before
         any MAC is computed; MACs are compared in constant time.
@@ -99,9 +109,12 @@ class IdSigner:
         if _TOKEN.fullmatch(token) is None:
             return None
         given = value[TOKEN_LENGTH + 1 :].encode("ascii", "replace")
-        message = self._prefix + token.encode("ascii")
-        for key in self._keys:
-            expected = _b64(hmac.digest(key, message, "sha256")).encode("ascii")
-            if hmac.compare_digest(expected, given):
-                return token
+        for index in range(len(self._macs)):
+            if hmac.compare_digest(self._mac(index, token).encode("ascii"), given):
+                return token, index == 0
         return None
+
+    def unsign(self, value: str) -> str | None:
+        """Return the token of a validly signed cookie value, else ``None``."""
+        verified = self.verify(value)
+        return None if verified is None else verified[0]

@@ -62,6 +62,7 @@ class Session(MutableMapping[str, Any]):
         "_old_id",
         "_reflashed",
         "_regenerated",
+        "_signed",
         "_stored",
         "_token",
         "_values",
@@ -84,6 +85,7 @@ class Session(MutableMapping[str, Any]):
         self._driver: Any = None
         self._form = form
         self._token = ""
+        self._signed: str | None = None
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
         self.session_id = ""
         self.fresh = False
@@ -114,17 +116,20 @@ class Session(MutableMapping[str, Any]):
         raw = self._context.cookies.get(manager.config.cookie_name)
         if raw is None:
             return None
-        token = manager.signer.unsign(raw)
-        if token is None:
+        verified = manager.signer.verify(raw)
+        if verified is None:
             manager.report_decode_failure(
                 "id-cookie", "the session cookie's signature does not verify"
             )
             return None
-        self._token = token
-        return storage_key(token)
+        self._token, current = verified
+        # A cookie signed with the current key can be sent back as it came.
+        self._signed = raw if current else None
+        return storage_key(self._token)
 
     def _loaded(self, key: str | None, values: dict[str, Any] | None) -> None:
         if key is None or values is None:
+            self._signed = None
             self._token = new_token()
             self.session_id = storage_key(self._token)
             self.fresh = True
@@ -197,9 +202,11 @@ class Session(MutableMapping[str, Any]):
     def _committed(self, destroyed: list[str], write: dict[str, Any] | None, action: str) -> None:
         manager = self._manager
         config = manager.config
+        if self._signed is None:
+            self._signed = manager.signer.sign(self._token)
         self._context.set_cookie(
             config.cookie_name,
-            manager.signer.sign(self._token),
+            self._signed,
             max_age=None if config.clear_with_browser else config.age_seconds,
             options=config.cookie,
         )
@@ -368,6 +375,7 @@ class Session(MutableMapping[str, Any]):
             self._old_id = self.session_id
             self._stored = False
         self._token = new_token()
+        self._signed = None
         self.session_id = storage_key(self._token)
         self.fresh = True
         self._regenerated = True
