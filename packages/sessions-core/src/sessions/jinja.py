@@ -15,6 +15,7 @@ This module never imports a web framework, and Jinja only when :func:`install` r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,12 @@ __all__ = [
 #: Returns the session of the request being rendered, or None outside a request.
 SessionSource = Callable[[], Session | None]
 _EMPTY_FLASH = FlashMessages()
+
+
+def _detached(value: Any) -> Any:
+    """A copy of nested containers, so a template's ``.update()`` or ``.append()``
+    cannot reach into the session."""
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 class TemplateSession:
@@ -65,7 +72,7 @@ class TemplateSession:
         session = self._source()
         if session is None or not session.initiated:
             return default
-        return session.get(key, default)
+        return _detached(session.get(key, default))
 
     def has(self, key: str) -> bool:
         """True when ``key`` is present and not None."""
@@ -74,7 +81,7 @@ class TemplateSession:
 
     def all(self) -> dict[str, Any]:
         """A copy of every value."""
-        return self._values()
+        return _detached(self._values())  # type: ignore[no-any-return]
 
     @property
     def is_empty(self) -> bool:
@@ -88,7 +95,7 @@ class TemplateSession:
         return session is None or session.fresh
 
     def __getitem__(self, key: str) -> Any:
-        return self._values()[key]
+        return _detached(self._values()[key])
 
     def __contains__(self, key: object) -> bool:
         return key in self._values()
@@ -123,7 +130,7 @@ class TemplateFlashMessages:
 
     def get(self, key: str, default: Any = None) -> Any:
         """Message at ``key`` (dot paths allowed), or ``default``."""
-        return self._messages().get(key, default)
+        return _detached(self._messages().get(key, default))
 
     def has(self, key: str) -> bool:
         """True when a message is present (and not None) at ``key``."""
@@ -131,7 +138,7 @@ class TemplateFlashMessages:
 
     def all(self) -> dict[str, Any]:
         """A copy of every message."""
-        return self._messages().all()
+        return _detached(self._messages().all())  # type: ignore[no-any-return]
 
     @property
     def is_empty(self) -> bool:
@@ -139,7 +146,7 @@ class TemplateFlashMessages:
         return self._messages().is_empty
 
     def __getitem__(self, key: str) -> Any:
-        return self._messages()[key]
+        return _detached(self._messages()[key])
 
     def __contains__(self, key: object) -> bool:
         return key in self._messages()
