@@ -26,6 +26,7 @@ uv run --no-sync ruff format --check .
 echo "==> mypy --strict"
 uv run --no-sync mypy
 echo "==> mkdocs build --strict"
+export NO_MKDOCS_2_WARNING=1
 uv run --no-sync mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "==> pytest"
 uv run --no-sync pytest -n 2 "$@"

@@ -1,0 +1,158 @@
+"""The manager and the driver contract: extend, flavours, threads, capabilities."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import anyio
+import pytest
+from sessions import ConfigError, Driver, Option, SessionConfig, SessionManager
+from sessions.driver import DriverConfig, RequestContext
+
+SECRET = "manager-tests-secret-0123456789-abcdefghi"
+
+
+class Recording(Driver):
+    """A dict store that records which thread ran each operation."""
+
+    options: ClassVar[tuple[Option, ...]] = (Option("label", str, "x", "a label"),)
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        self.data: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, int]] = []
+
+    def _log(self, op: str) -> None:
+        self.calls.append((op, threading.get_ident()))
+
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        self._log("read")
+        value = self.data.get(session_id)
+        return dict(value) if value is not None else None
+
+    def write(self, session_id: str, values: dict[str, Any]) -> None:
+        self._log("write")
+        self.data[session_id] = dict(values)
+
+    def destroy(self, session_id: str) -> None:
+        self._log("destroy")
+        self.data.pop(session_id, None)
+
+    def touch(self, session_id: str) -> None:
+        self._log("touch")
+
+
+class TouchingOnRead(Recording):
+    touches_on_read = True
+
+
+class AsyncOnly(Driver):
+    async def read(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def write(self, session_id: str, values: dict[str, Any]) -> None:
+        return None
+
+    async def destroy(self, session_id: str) -> None:
+        return None
+
+    async def touch(self, session_id: str) -> None:
+        return None
+
+
+class Incomplete(Driver):
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+
+def manager_with(name: str, factory: Any, **options: Any) -> SessionManager:
+    config = SessionConfig(secret=SECRET, driver=name, drivers={name: options})
+    manager = SessionManager(config, autoload_plugins=False)
+    manager.extend(name, factory)
+    return manager
+
+
+def two_requests(manager: SessionManager) -> None:
+    first = manager.session(RequestContext({}))
+    first.initiate()
+    first.put("a", 1)
+    first.commit()
+    cookies = {k: c.value for k, c in first._context.outgoing.items()}
+    second = manager.session(RequestContext(cookies))
+    second.initiate()
+    assert second.get("a") == 1
+    second.commit()
+
+
+def test_extend_adds_an_in_app_driver_with_validated_options() -> None:
+    manager = manager_with("mine", Recording, label="hello")
+    assert manager.driver.config.options == {"label": "hello"}
+    assert manager.flavours.label == "sync"
+    two_requests(manager)
+    assert [op for op, _ in manager.driver.calls] == ["write", "read", "touch"]
+
+
+def test_extend_after_the_driver_is_built_is_refused() -> None:
+    manager = manager_with("mine", Recording)
+    manager.driver
+    with pytest.raises(RuntimeError, match="before the first request"):
+        manager.extend("mine", Recording)
+
+
+def test_touches_on_read_skips_the_touch() -> None:
+    manager = manager_with("mine", TouchingOnRead)
+    two_requests(manager)
+    assert [op for op, _ in manager.driver.calls] == ["write", "read"]
+
+
+def test_sync_driver_runs_in_a_worker_thread_from_async_code() -> None:
+    manager = manager_with("mine", Recording)
+
+    async def main() -> int:
+        session = manager.session(RequestContext({}))
+        await session.ainitiate()
+        session.put("a", 1)
+        await session.acommit()
+        return threading.get_ident()
+
+    loop_thread = anyio.run(main)
+    threads = {thread for _, thread in manager.driver.calls}
+    assert threads
+    assert loop_thread not in threads
+
+
+def test_async_only_driver_works_async_and_fails_clearly_when_sync() -> None:
+    manager = manager_with("aonly", AsyncOnly)
+    assert manager.flavours.label == "async"
+
+    async def main() -> None:
+        session = manager.session(RequestContext({}))
+        await session.ainitiate()
+        session.put("a", 1)
+        await session.acommit()
+
+    anyio.run(main)
+    with pytest.raises(ConfigError, match="async-only"):
+        manager.require_sync()
+    session = manager.session(RequestContext({}))
+    session.initiate()
+    session.put("a", 1)
+    with pytest.raises(ConfigError, match="async-only"):
+        session.commit()
+
+
+def test_incomplete_driver_is_refused_at_startup() -> None:
+    manager = manager_with("bad", Incomplete)
+    with pytest.raises(ConfigError, match="must define read/write/destroy/touch"):
+        manager.driver
+
+
+def test_gc_needs_the_capability() -> None:
+    manager = manager_with("mine", Recording)
+    assert not manager.has_gc
+    with pytest.raises(ConfigError, match="gc capability"):
+        manager.gc()
+    memory = SessionManager(SessionConfig(secret=SECRET, driver="memory"), autoload_plugins=False)
+    assert memory.has_gc
+    assert memory.gc().removed == 0
