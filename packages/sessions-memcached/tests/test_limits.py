@@ -1,0 +1,116 @@
+"""memcached's limits: the 30-day expiry rule and the item size limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sessions import DriverError, SessionConfig, SessionManager
+from sessions.asgi import SessionMiddleware
+from sessions.testing import Harness, new_key
+from sessions_memcached import SessionTooLargeError
+from sessions_memcached.driver import MemcachedDriver
+from sessions_memcached.expiry import MAX_RELATIVE, expiry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+DAY = 86400
+
+
+def test_expiry_rule() -> None:
+    assert expiry(60) == 60
+    assert expiry(MAX_RELATIVE) == MAX_RELATIVE
+    assert expiry(MAX_RELATIVE + 1, now=1_000_000_000) == 1_000_000_000 + MAX_RELATIVE + 1
+    assert expiry(40 * DAY, now=1_700_000_000.9) == 1_700_000_000 + 40 * DAY
+
+
+def test_relative_forty_days_would_expire_at_once(memcached: Any) -> None:
+    # Why the rule matters: memcached reads 40 days in seconds as a 1970 timestamp.
+    memcached.raw.set("rule:naive", b"x", expire=40 * DAY)
+    assert memcached.raw.get("rule:naive") is None
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (30 * DAY, 30 * DAY),
+        (30 * DAY + 1, 30 * DAY + 1),
+        (40 * DAY, 40 * DAY),
+        (400 * DAY, 400 * DAY),
+    ],
+)
+def test_long_ages_keep_sessions_for_their_age(memcached: Any, age: int, expected: int) -> None:
+    h = Harness(MemcachedDriver, {"servers": [memcached.address], "key_prefix": "long:"}, age)
+    for op in ("write", "touch", "read"):
+        key = new_key()
+        h.call("write", key, {"a": 1})
+        if op != "write":
+            memcached.raw.touch(f"long:{key}", 60)
+            h.call(op, key)
+        assert h.call("read", key) == {"a": 1}
+        ttl = memcached.ttl(f"long:{key}")
+        assert ttl is not None
+        assert expected - 3 <= ttl <= expected, (op, ttl)
+
+
+def test_too_large_session_fails_clearly(start_memcached: Callable[..., Any]) -> None:
+    server = start_memcached("-I", "512k")
+    h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
+    key = new_key()
+    h.call("write", key, {"small": 1})
+    with pytest.raises(SessionTooLargeError) as caught:
+        h.call("write", key, {"blob": "x" * 600_000})
+    error = caught.value
+    assert isinstance(error, DriverError)
+    assert error.limit == 512 * 1024
+    assert error.size > 600_000
+    message = str(error)
+    assert server.address in message
+    assert "524288 bytes" in message
+    assert "memcached -I" in message
+    # memcached drops the previous value on a refused set (so no stale session
+    # outlives the failed commit); the connection stays usable.
+    assert h.call("read", key) is None
+    # Just under the limit still fits.
+    h.call("write", key, {"blob": "y" * 500_000})
+    assert h.call("read", key) == {"blob": "y" * 500_000}
+
+
+def test_too_large_session_fails_the_request_at_commit(
+    start_memcached: Callable[..., Any],
+) -> None:
+    server = start_memcached("-I", "512k")
+    manager = SessionManager(
+        SessionConfig(
+            secret="memcached-tests-secret-0123456789abcdef",
+            driver="memcached",
+            drivers={"memcached": {"servers": [server.address]}},
+        ),
+        autoload_plugins=False,
+    )
+    manager.extend("memcached", MemcachedDriver)
+
+    async def view(request: Request) -> PlainTextResponse:
+        request.session["blob"] = "z" * int(request.query_params["n"])
+        return PlainTextResponse("ok")
+
+    app = SessionMiddleware(Starlette(routes=[Route("/", view)]), manager)
+    with TestClient(app) as http:
+        assert http.get("/?n=100").text == "ok"
+        with pytest.raises(SessionTooLargeError, match="over its item size limit of 524288"):
+            http.get("/?n=600000")
+    manager.close()
+
+
+def test_expiry_counts_from_the_last_read(memcached: Any) -> None:
+    h = Harness(MemcachedDriver, {"servers": [memcached.address]}, 3)
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    for _ in range(3):
+        time.sleep(1.2)
+        assert h.call("read", key) == {"a": 1}
