@@ -437,8 +437,11 @@ class Plugins:
             ) from failure.error
         installed = ", ".join(sorted(self.drivers)) or "none"
         if name in self.skipped:
-            hint = f" Its plugin is installed but disabled: {self.skipped[name]}."
-        elif name in FIRST_PARTY:
+            raise DriverNotFoundError(
+                f"session driver {name!r} is installed but disabled: {self.skipped[name]} "
+                f"(enabled: {installed}). Allow it there to use it."
+            )
+        if name in FIRST_PARTY:
             hint = f" Install it with: pip install {FIRST_PARTY[name]}"
         else:
             hint = " Check the spelling, or install the package that provides it."

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-__all__ = ["SessionsGroup", "cli", "main"]
+__all__ = ["SessionsGroup", "cli", "main", "make_cli"]
 
 #: Built-in commands: name -> "module:attr", imported on use.
 BUILTIN_COMMANDS = {
@@ -73,14 +73,23 @@ def _explain_missing(cmd_name: str) -> None:
         click.echo(f"note: plugin {failure.describe()}", err=True)
 
 
-@click.group(cls=SessionsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="sessions-core", prog_name="sessions")
-def cli() -> None:
-    """Web sessions for Python: drivers, configuration and maintenance.
+def make_cli() -> SessionsGroup:
+    """A new ``sessions`` command group (plugin commands are added to it on first need)."""
 
-    Configuration comes from SESSION_* environment variables, and from a .env
-    file where a command takes --env-file (the environment wins).
-    """
+    @click.group(cls=SessionsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="sessions-core", prog_name="sessions")
+    def sessions() -> None:
+        """Web sessions for Python: drivers, configuration and maintenance.
+
+        Configuration comes from SESSION_* environment variables, and from a .env
+        file where a command takes --env-file (the environment wins).
+        """
+
+    assert isinstance(sessions, SessionsGroup)
+    return sessions
+
+
+cli = make_cli()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
