@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..codec import decode, encode
-from ..driver import Driver, DriverConfig, Option, RequestContext
+from ..driver import Driver, DriverConfig, Option, OutgoingCookie, RequestContext
 from ..errors import CookieTooLargeError, DecodeError
 from .cookie_cipher import CookieCipher, OpenError, sealed_length
 
@@ -73,10 +74,21 @@ class CookieDriver(Driver):
         self.bind_prefix = _BIND_PREFIX + self.cookie_name.encode("ascii") + b"\x00"
         self.max_age = None if config.session.clear_with_browser else config.age
         self.limit = COOKIE_LIMIT
+        # Set-Cookie size minus the value, per Secure flag: the value is the
+        # only part that varies, so the exact size costs no header rendering.
+        self._attributes: dict[bool, int] = {}
 
     def for_request(self, context: RequestContext) -> CookieRequest:
         """The driver bound to one request's cookies."""
         return CookieRequest(self, context)
+
+    def attributes_size(self, cookie: OutgoingCookie) -> int:
+        """Bytes of ``cookie``'s Set-Cookie header value other than the value itself."""
+        size = self._attributes.get(cookie.secure)
+        if size is None:
+            size = len(replace(cookie, value="").header().encode("utf-8"))
+            self._attributes[cookie.secure] = size
+        return size
 
     def describe(self) -> str:
         """Where sessions live."""
@@ -214,7 +226,8 @@ class CookieRequest:
         context.set_cookie(
             name, value, max_age=driver.max_age, options=driver.config.session.cookie
         )
-        size = len(context.outgoing[name].header().encode("utf-8"))
+        cookie = context.outgoing[name]
+        size = driver.attributes_size(cookie) + len(value)
         if size > driver.limit:
             if previous is None:
                 del context.outgoing[name]

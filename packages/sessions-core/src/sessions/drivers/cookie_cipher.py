@@ -18,12 +18,11 @@ and the plaintext inside is ``expiry (8 bytes, big-endian Unix milliseconds) | p
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
-import re
 import struct
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,23 +40,25 @@ _TAG = 16
 _EXPIRY = struct.Struct(">Q")
 #: Bytes a sealed value adds to its payload before base64.
 OVERHEAD = _HEADER + _NONCE + _TAG + _EXPIRY.size
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+# binascii with a translation is measurably faster than base64.urlsafe_*.
+# Decoding maps "+" and "/" to "!", which strict mode rejects, so only the
+# base64url alphabet gets through, with no separate scan.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")
+_MIN_RAW = _HEADER + _NONCE + _TAG + _EXPIRY.size
 
 
 class OpenError(Exception):
     """A sealed value did not open; ``str(error)`` says why, for the decode-failed hook."""
 
 
-class Opened:
+class Opened(NamedTuple):
     """What :meth:`CookieCipher.open` found inside a sealed value."""
 
-    __slots__ = ("expires_ms", "payload", "stale_key")
-
-    def __init__(self, expires_ms: int, payload: bytes, stale_key: bool) -> None:
-        self.expires_ms = expires_ms
-        self.payload = payload
-        #: True when a fallback secret opened it, so it must be sealed again.
-        self.stale_key = stale_key
+    expires_ms: int
+    payload: bytes
+    #: True when a fallback secret opened it (the driver seals it again anyway).
+    stale_key: bool
 
 
 def sealed_length(payload_length: int) -> int:
@@ -96,7 +97,8 @@ class CookieCipher:
         header = self._current_header
         nonce = os.urandom(_NONCE)
         sealed = self._current.encrypt(nonce, _EXPIRY.pack(expires_ms) + payload, header + bind)
-        return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+        text = binascii.b2a_base64(header + nonce + sealed, newline=False)
+        return text.translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
     def open(self, value: str, bind: bytes) -> Opened:
         """Decrypt a value made by :meth:`seal` with the same ``bind``.
@@ -105,13 +107,12 @@ class CookieCipher:
         """
         if len(value) > self._max_length:
             raise OpenError(f"{len(value)} characters, longer than any cookie this driver sends")
-        if not _BASE64URL.fullmatch(value):
-            raise OpenError("not base64url text")
         try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
-            raise OpenError("not valid base64url (truncated?)") from None
-        if len(raw) < _HEADER + _NONCE + _TAG + _EXPIRY.size:
+            text = (value + "=" * (-len(value) % 4)).encode("ascii").translate(_FROM_URLSAFE)
+            raw = binascii.a2b_base64(text, strict_mode=True)
+        except (UnicodeEncodeError, binascii.Error):
+            raise OpenError("not base64url text of a possible length (truncated?)") from None
+        if len(raw) < _MIN_RAW:
             raise OpenError(f"{len(raw)} bytes, too short to be a sealed session")
         if raw[0] != VERSION:
             raise OpenError(f"unknown format version {raw[0]} (this driver writes {VERSION})")
