@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sessions.testing.servers import ServerProcess, require_binary
+from sessions.testing.servers import ServerProcess, free_port, require_binary
 
 SECRET = "redis-driver-tests-secret-0123456789abcdef"
 
@@ -188,6 +188,10 @@ def redis_cluster() -> Iterator[Cluster]:
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    # An explicit bus port: the default (port + 10000) may be
+                    # taken, or out of range for a high free port.
+                    "--cluster-port",
+                    str(free_port()),
                 )
             )
         subprocess.run(
@@ -209,3 +213,36 @@ def redis_cluster() -> Iterator[Cluster]:
     finally:
         for node in nodes:
             node.cleanup()
+
+
+@dataclass
+class Sentinel:
+    """A master and one Sentinel watching it as service ``mymaster``."""
+
+    master: ServerProcess
+    sentinel: ServerProcess
+    service: str = "mymaster"
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[Sentinel]:
+    """A Redis master plus a Sentinel (``redis-server --sentinel``) monitoring it."""
+    binary = require_binary("redis-server")
+    master = start_redis("redis-master")
+
+    def command(port: int, workdir: Path) -> list[str]:
+        conf = workdir / "sentinel.conf"
+        if not conf.exists():
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+                f"sentinel monitor mymaster 127.0.0.1 {master.port} 1\n"
+            )
+        return [binary, str(conf), "--sentinel"]
+
+    sentinel = ServerProcess("redis-sentinel", command)
+    try:
+        sentinel.start()
+        yield Sentinel(master, sentinel)
+    finally:
+        sentinel.cleanup()
+        master.cleanup()

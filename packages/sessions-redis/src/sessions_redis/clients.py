@@ -16,6 +16,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 from sessions.errors import ConfigError
@@ -91,11 +92,11 @@ def check_options(driver: str, options: Mapping[str, Any]) -> None:
             )
 
 
-def _client_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
+def _client_kwargs(options: Mapping[str, Any], retry_class: type[Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "socket_timeout": options.get("socket_timeout"),
         "socket_connect_timeout": options.get("socket_connect_timeout"),
-        "retry": Retry(
+        "retry": retry_class(
             ExponentialWithJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE),
             int(options.get("retries") or 0),
         ),
@@ -109,7 +110,7 @@ def _client_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_sync(options: Mapping[str, Any]) -> Any:
     """A sync client (standalone or cluster) for the ``url`` option."""
-    kwargs = _client_kwargs(options)
+    kwargs = _client_kwargs(options, Retry)
     if options.get("cluster"):
         return redis.cluster.RedisCluster.from_url(options["url"], **kwargs)
     return redis.Redis.from_url(options["url"], **kwargs)
@@ -117,7 +118,7 @@ def build_sync(options: Mapping[str, Any]) -> Any:
 
 def build_async(options: Mapping[str, Any]) -> Any:
     """An asyncio client for the ``url`` option; call it inside the loop that will use it."""
-    kwargs = _client_kwargs(options)
+    kwargs = _client_kwargs(options, AsyncRetry)
     if options.get("cluster"):
         return redis.asyncio.cluster.RedisCluster.from_url(options["url"], **kwargs)
     return redis.asyncio.Redis.from_url(options["url"], **kwargs)
