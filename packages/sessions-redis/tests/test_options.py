@@ -57,7 +57,7 @@ def driver(
 )
 def test_bad_options_fail_at_startup(options: dict[str, Any], field: str, hint: str) -> None:
     with pytest.raises(ConfigError) as failed:
-        manager(**options).driver  # noqa: B018 - building the driver validates
+        manager(**options).driver
     assert failed.value.field == field
     assert hint in str(failed.value)
 
@@ -70,7 +70,7 @@ def test_password_never_appears_in_messages() -> None:
         built.read(new_key())
     assert "hunter2" not in str(failed.value)
     with pytest.raises(ConfigError) as bad:
-        manager(url="http://user:hunter2@127.0.0.1/").driver  # noqa: B018
+        manager(url="http://user:hunter2@127.0.0.1/").driver
     assert "hunter2" not in str(bad.value)
 
 
