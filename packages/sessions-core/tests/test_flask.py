@@ -383,3 +383,26 @@ def test_messages_read_in_a_request_include_the_previous_ones_first(
     client.post("/flash", data={"message": "message:before"})
     assert client.get("/flash-and-render").json() == {"flashed": ["before", "now"]}
     assert client.get("/show").json()["flashed"] == []
+
+
+def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.Client]) -> None:
+    app = make_app()
+
+    @app.get("/missing")
+    def missing() -> str:
+        flask.session["saw_404"] = True
+        flask.abort(404)
+
+    @app.get("/boom")
+    def boom() -> str:
+        flask.session["saw_500"] = True
+        raise RuntimeError("boom")
+
+    @app.get("/seen")
+    def seen() -> dict[str, Any]:
+        return flask.session.all()  # type: ignore[attr-defined, no-any-return]
+
+    client = serve(app)
+    assert client.get("/missing").status_code == 404
+    assert client.get("/boom").status_code == 500
+    assert client.get("/seen").json() == {"saw_404": True, "saw_500": True}

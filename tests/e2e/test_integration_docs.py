@@ -1,0 +1,101 @@
+"""Each integration page's complete example (its ``# app.py`` block) runs as
+written: served by a real server process on a loopback port, used over HTTP."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sessions.testing.servers import ServerProcess
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations"
+SECRET = "docs-example-secret-0123456789-abcdefghij"
+
+
+def example(page: str) -> str:
+    """The first python block of ``page`` that starts with ``# app.py``."""
+    text = (DOCS / page).read_text()
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        if block.startswith("# app.py\n"):
+            return str(block)
+    raise AssertionError(f"{page} has no ```python block starting with '# app.py'")
+
+
+@pytest.fixture
+def run_example() -> Iterator[Callable[[str, str], httpx.Client]]:
+    started: list[tuple[ServerProcess, httpx.Client]] = []
+
+    def run(page: str, how: str) -> httpx.Client:
+        source = example(page)
+
+        def command(port: int, workdir: Path) -> list[str]:
+            (workdir / "app.py").write_text(source)
+            env = ["env", "-u", "SESSIONS_PLUGINS", f"SESSION_SECRET={SECRET}"]
+            env += ["SESSION_DRIVER=memory", f"PORT={port}"]
+            if how == "uvicorn":
+                server = ["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
+                return [*env, sys.executable, *server]
+            return [*env, sys.executable, "app.py"]
+
+        server = ServerProcess(f"docs-{page}", command).start(timeout=30)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}")
+        started.append((server, client))
+        return client
+
+    yield run
+    for server, client in started:
+        client.close()
+        server.cleanup()
+
+
+@pytest.mark.parametrize(("page", "how"), [("asgi.md", "uvicorn"), ("wsgi.md", "python")])
+def test_asgi_and_wsgi_examples(
+    run_example: Callable[[str, str], httpx.Client], page: str, how: str
+) -> None:
+    client = run_example(page, how)
+    assert client.get("/").text == "visits=1 notice= name="
+    path = "/save" if page == "asgi.md" else "/"
+    response = client.post(path, data={"name": "ada", "password": "secret"})
+    assert response.status_code == 303
+    assert client.get("/").text == "visits=2 notice=saved name=ada"
+    assert client.get("/").text == "visits=3 notice= name="
+    if page == "asgi.md":
+        before = client.cookies["session"]
+        client.post("/sign-in")
+        assert client.cookies["session"] != before
+        assert client.get("/").text == "visits=4 notice= name="
+
+
+def test_flask_example(run_example: Callable[[str, str], httpx.Client]) -> None:
+    client = run_example("flask.md", "python")
+    assert "visits=1" in client.get("/").text
+    assert client.post("/save", data={"title": "", "password": "x"}).status_code == 303
+    page = client.get("/").text
+    assert "<p>A title is required.</p>" in page
+    assert 'value=""' in page
+    client.post("/save", data={"title": "Hello", "password": "x"})
+    page = client.get("/").text
+    assert '<p class="success">Saved.</p>' in page
+    assert "A title is required." not in page
+    assert "Saved." not in client.get("/").text
+    before = client.cookies["session"]
+    client.post("/sign-in")
+    assert client.cookies["session"] != before
+    assert "visits=5" in client.get("/").text
+
+
+def test_jinja_example(run_example: Callable[[str, str], httpx.Client]) -> None:
+    client = run_example("jinja.md", "uvicorn")
+    assert "Items in your cart: 0" in client.get("/").text
+    client.post("/", data={"title": ""})
+    page = client.get("/").text
+    assert "Items in your cart: 1" in page
+    assert '<p class="error">A title is required.</p>' in page
+    client.post("/", data={"title": "Hi"})
+    page = client.get("/").text
+    assert "Items in your cart: 2" in page
+    assert "error" not in page
