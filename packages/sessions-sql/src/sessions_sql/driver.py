@@ -145,7 +145,8 @@ class _Store(Driver):
         self._age = timedelta(seconds=config.age)
         interval = _non_negative(config.name, "touch_interval", opts.get("touch_interval", 60.0))
         self._interval = timedelta(seconds=min(interval, config.age * MAX_TOUCH_SHARE))
-        self._gc_batch = int(opts.get("gc_batch_size") or 1000)
+        batch = opts.get("gc_batch_size")
+        self._gc_batch = 1000 if batch is None else int(batch)
         if self._gc_batch < 1:
             raise ConfigError(
                 f"drivers.{config.name}.gc_batch_size", self._gc_batch, "an integer >= 1"
