@@ -311,8 +311,9 @@ def test_expired_cookie_replayed_gives_none_and_is_not_touched_back_to_life() ->
     bound, context = request(driver, {DATA: stale})
     assert bound.read(key) is None
     assert "expired" in seen.reasons
+    assert context.outgoing[DATA].max_age == 0
     bound.touch(key)
-    assert context.outgoing == {}
+    assert context.outgoing[DATA].max_age == 0
 
 
 def test_decode_failure_after_decryption_is_reported() -> None:
@@ -349,6 +350,9 @@ def test_fallback_secret_opens_and_touch_reseals_under_current_key() -> None:
     check, _ = request(only_new, {DATA: new_value})
     assert check.read(key) == {"cart": [1, 2]}
     assert seen.events == []
+    bind = after.bind_prefix + key.encode()
+    assert after.cipher.open(old_value, bind).stale_key is True
+    assert after.cipher.open(new_value, bind).stale_key is False
 
 
 def test_cookie_made_under_a_removed_secret_is_refused_without_trying() -> None:
@@ -597,4 +601,7 @@ def test_bad_data_cookie_gives_fresh_session_and_200(bad: str, audit: _Audit) ->
         response = client.get("/get", headers={"cookie": header})
         assert response.status_code == 200
         assert response.json()["values"] == {}
+        deletion = _set_cookie(response, DATA)
+        assert deletion is not None
+        assert "Max-Age=0" in deletion
     assert [(source, driver) for source, _, driver in audit.failures] == [("data-cookie", "cookie")]

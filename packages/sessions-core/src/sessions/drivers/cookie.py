@@ -160,28 +160,35 @@ class CookieRequest:
         try:
             opened = driver.cipher.open(raw, self._bind(session_id))
         except OpenError as exc:
-            driver.config.notify_decode_failed("data-cookie", f"{driver.cookie_name}: {exc}")
+            self._refuse(str(exc))
             return None
         now = time.time() * 1000
         if opened.expires_ms <= now:
-            late = (now - opened.expires_ms) / 1000
-            driver.config.notify_decode_failed(
-                "data-cookie", f"{driver.cookie_name}: expired {late:.0f} s ago"
-            )
+            self._refuse(f"expired {(now - opened.expires_ms) / 1000:.0f} s ago")
             return None
         return opened.payload
 
+    def _refuse(self, reason: str) -> None:
+        driver = self._driver
+        driver.config.notify_decode_failed("data-cookie", f"{driver.cookie_name}: {reason}")
+        # Delete it, or the browser sends it (and the hook fires) on every
+        # request until the session is written; a write in this same
+        # response replaces the deletion.
+        self._context.delete_cookie(driver.cookie_name, driver.config.session.cookie)
+
     def read(self, session_id: str) -> dict[str, Any] | None:
-        """The session's values, or None if the cookie is missing, expired or unreadable."""
+        """The session's values, or None if the cookie is missing, expired or unreadable.
+
+        An unreadable or expired data cookie is reported to the decode-failed
+        hook and deleted on the response.
+        """
         payload = self._open(session_id)
         if payload is None:
             return None
         try:
             values = decode(payload)
         except DecodeError as exc:
-            self._driver.config.notify_decode_failed(
-                "data-cookie", f"{self._driver.cookie_name}: {exc}"
-            )
+            self._refuse(str(exc))
             return None
         self._opened = (session_id, payload)
         return values
