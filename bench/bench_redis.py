@@ -1,0 +1,356 @@
+"""Redis sessions: sessions-redis against raw redis-py, starsessions and Flask-Session.
+
+One redis-server is started on a free loopback port for the run. For each
+flavour (async: Starlette apps over ASGI; sync: Flask apps over WSGI) and each
+kind of request (read-only: the session exists and is only read; read-write:
+a counter in the session changes on every request), the rows are:
+
+* ``bare app``: the same application without sessions and without Redis;
+* ``floor``: the bare application issuing, with the raw redis-py client, the
+  minimal commands such a request needs (GETEX; GETEX then SET): the physical
+  limit any Redis session library pays;
+* ``sessions-redis``, ``starsessions RedisStore``, ``Flask-Session redis``.
+
+Every row is measured in several interleaved rounds (the machine may be
+shared); each row's figure is its best round's median. Ratios are against the
+floor. ``cmds/req`` is counted by the server (CONFIG RESETSTAT, then INFO
+commandstats) over 100 steady-state requests of that row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.asyncio
+from harness import Jar, Result, report, time_asgi, time_wsgi
+
+AGE = 7200
+PAYLOAD = b'{"n":0}'
+COUNTED_REQUESTS = 100
+_OBSERVER = {"info", "config|resetstat", "config", "ping", "hello", "client|setinfo"}
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+class Server:
+    """A private redis-server for the run (no persistence, loopback only)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("bench_redis needs redis-server (apt-get install redis-server)")
+        from sessions.testing.servers import free_port, wait_for_port
+
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix="bench-redis-")
+        self.process = subprocess.Popen(
+            [binary, "--save", "", "--appendonly", "no", "--port", str(self.port)]
+            + ["--bind", "127.0.0.1", "--dir", self.workdir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.admin = redis.Redis(port=self.port)
+        self.admin.ping()
+
+    def commands_per_request(self, run: Callable[[int], None]) -> str:
+        """Run 5 warm-up requests, then count what ``COUNTED_REQUESTS`` more cost."""
+        run(5)
+        self.admin.config_resetstat()
+        run(COUNTED_REQUESTS)
+        stats = self.admin.info("commandstats")
+        counts = {
+            k.removeprefix("cmdstat_"): int(v["calls"])
+            for k, v in stats.items()
+            if k.removeprefix("cmdstat_") not in _OBSERVER
+        }
+        total = sum(counts.values()) / COUNTED_REQUESTS
+        detail = "+".join(f"{name.upper()}" for name in sorted(counts, key=counts.__getitem__))
+        return f"{total:.2f} ({detail or 'none'})"
+
+    def close(self) -> None:
+        self.admin.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# -- driving requests for the command counts ----------------------------------------------
+
+
+def _scope(path: str, jar: Jar) -> dict[str, Any]:
+    headers = [(b"host", b"bench")]
+    if jar.cookies:
+        headers.append((b"cookie", jar.header().encode("latin-1")))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def asgi_runner(app: Any) -> Callable[[int], None]:
+    """Send n requests to an ASGI app on one loop, carrying cookies."""
+    jar = Jar()
+    loop = asyncio.new_event_loop()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] < 500, message
+            for key, value in message.get("headers", ()):
+                if key.lower() == b"set-cookie":
+                    jar.store(value.decode("latin-1"))
+
+    async def many(n: int) -> None:
+        for _ in range(n):
+            await app(_scope("/", jar), receive, send)
+
+    return lambda n: loop.run_until_complete(many(n))
+
+
+def wsgi_runner(app: Any) -> Callable[[int], None]:
+    """Send n requests to a WSGI app, carrying cookies."""
+    from werkzeug.test import Client
+
+    client = Client(app)
+
+    def many(n: int) -> None:
+        for _ in range(n):
+            response = client.get("/")
+            assert response.status_code < 500, response.status
+
+    return many
+
+
+# -- async contenders (Starlette) ---------------------------------------------------------
+
+
+def _starlette(handler: Callable[..., Any]) -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    return Starlette(routes=[Route("/", handler)])
+
+
+def _session_view(write: bool) -> Callable[..., Any]:
+    from starlette.responses import PlainTextResponse
+
+    # The same code for every library: dict-style access to request.session.
+    # The first request creates the session; after that a read-only request
+    # only reads it, a read-write one changes it.
+    async def view(request: Any) -> Any:
+        session = request.session
+        n = session.get("n")
+        if n is None or write:
+            session["n"] = (n or 0) + 1
+        return PlainTextResponse("ok")
+
+    return view
+
+
+def async_bare(server: Server, write: bool) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    async def view(request: Any) -> Any:
+        return PlainTextResponse("ok")
+
+    return _starlette(view)
+
+
+def async_floor(server: Server, write: bool) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    client = redis.asyncio.Redis.from_url(server.url)
+
+    async def view(request: Any) -> Any:
+        await client.getex("floor:async", ex=AGE)
+        if write:
+            await client.set("floor:async", PAYLOAD, ex=AGE)
+        return PlainTextResponse("ok")
+
+    return _starlette(view)
+
+
+def async_ours(server: Server, write: bool) -> Any:
+    from sessions import SessionConfig, SessionManager
+    from sessions.asgi import SessionMiddleware
+
+    config = SessionConfig(
+        secret="bench-secret-0123456789abcdef0123456789",
+        driver="redis",
+        age=AGE,
+        drivers={"redis": {"url": server.url}},
+    )
+    return SessionMiddleware(_starlette(_session_view(write)), SessionManager(config))
+
+
+def async_starsessions(server: Server, write: bool) -> Any:
+    from starsessions import SessionAutoloadMiddleware, SessionMiddleware
+    from starsessions.stores.redis import RedisStore
+
+    store = RedisStore(connection=redis.asyncio.Redis.from_url(server.url))
+    app = SessionAutoloadMiddleware(_starlette(_session_view(write)))
+    return SessionMiddleware(
+        app, store=store, lifetime=AGE, rolling=True, cookie_https_only=False
+    )
+
+
+# -- sync contenders (Flask) --------------------------------------------------------------
+
+
+def _flask() -> Any:
+    from flask import Flask
+
+    return Flask("bench_redis")
+
+
+def _flask_session_view(app: Any, write: bool) -> None:
+    from flask import session
+
+    @app.route("/")
+    def view() -> str:
+        n = session.get("n")
+        if n is None or write:
+            session["n"] = (n or 0) + 1
+        return "ok"
+
+
+def sync_bare(server: Server, write: bool) -> Any:
+    app = _flask()
+    app.route("/")(lambda: "ok")
+    return app
+
+
+def sync_floor(server: Server, write: bool) -> Any:
+    app = _flask()
+    client = redis.Redis.from_url(server.url)
+
+    @app.route("/")
+    def view() -> str:
+        client.getex("floor:sync", ex=AGE)
+        if write:
+            client.set("floor:sync", PAYLOAD, ex=AGE)
+        return "ok"
+
+    return app
+
+
+def sync_ours(server: Server, write: bool) -> Any:
+    from sessions import SessionConfig, SessionManager
+    from sessions.flask import FlaskSessions
+
+    app = _flask()
+    config = SessionConfig(
+        secret="bench-secret-0123456789abcdef0123456789",
+        driver="redis",
+        age=AGE,
+        drivers={"redis": {"url": server.url}},
+    )
+    FlaskSessions(app, SessionManager(config), templates=False)
+    _flask_session_view(app, write)
+    return app
+
+
+def sync_flask_session(server: Server, write: bool) -> Any:
+    from flask_session import Session
+
+    app = _flask()
+    app.config.update(
+        SESSION_TYPE="redis",
+        SESSION_REDIS=redis.Redis.from_url(server.url),
+        PERMANENT_SESSION_LIFETIME=AGE,
+    )
+    Session(app)
+    _flask_session_view(app, write)
+    return app
+
+
+# -- the run ------------------------------------------------------------------------------
+
+Factory = Callable[[Server, bool], Any]
+
+ASYNC: list[tuple[str, Factory]] = [
+    ("bare app", async_bare),
+    ("floor", async_floor),
+    ("sessions-redis", async_ours),
+    ("starsessions RedisStore", async_starsessions),
+]
+SYNC: list[tuple[str, Factory]] = [
+    ("bare app", sync_bare),
+    ("floor", sync_floor),
+    ("sessions-redis", sync_ours),
+    ("Flask-Session redis", sync_flask_session),
+]
+
+
+def _measure(
+    server: Server,
+    group: str,
+    contenders: list[tuple[str, Factory]],
+    write: bool,
+    is_async: bool,
+    rounds: int,
+    batch: int,
+    repeats: int,
+) -> list[Result]:
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, factory in contenders:
+            app = factory(server, write)
+            timer = time_asgi if is_async else time_wsgi
+            us = timer(app, batch=batch, repeats=repeats)
+            best[name] = min(us, best.get(name, us))
+    results = []
+    for name, factory in contenders:
+        runner = asgi_runner if is_async else wsgi_runner
+        cmds = server.commands_per_request(runner(factory(server, write)))
+        results.append(Result(group, name, best[name], {"cmds/req": cmds}))
+    return results
+
+
+def main(quick: bool) -> str:
+    """Run every group and return the report."""
+    warnings.simplefilter("ignore", ResourceWarning)
+    rounds, batch, repeats = (1, 300, 3) if quick else (5, 1000, 5)
+    server = Server()
+    started = time.perf_counter()
+    results: list[Result] = []
+    try:
+        for write in (False, True):
+            kind = "read-write" if write else "read-only"
+            results += _measure(
+                server, f"async (Starlette) {kind}", ASYNC, write, True, rounds, batch, repeats
+            )
+            results += _measure(
+                server, f"sync (Flask) {kind}", SYNC, write, False, rounds, batch, repeats
+            )
+    finally:
+        server.close()
+    header = (
+        f"redis-server on 127.0.0.1:{server.port}, redis-py {redis.__version__} "
+        f"(hiredis parser: {redis.utils.HIREDIS_AVAILABLE}); best of {rounds} interleaved "
+        f"rounds of {repeats}x{batch} requests; {time.perf_counter() - started:.0f} s"
+    )
+    return header + report(results, baseline="floor")
