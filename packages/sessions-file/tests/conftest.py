@@ -39,14 +39,12 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
 
 
-def age_file(path: str | Path, seconds: float) -> None:
-    """Set a file's modification time ``seconds`` into the past."""
+def _age_file(path: str | Path, seconds: float) -> None:
     past = time.time() - seconds
     os.utime(path, (past, past), follow_symlinks=False)
 
 
-def plant(driver: FileDriver, session_id: str, payload: bytes | dict[str, Any]) -> str:
-    """Put a session file in place by hand (as a write would); return its path."""
+def _plant(driver: FileDriver, session_id: str, payload: bytes | dict[str, Any]) -> str:
     data = payload if isinstance(payload, bytes) else encode(payload)
     directory = driver.layout.directory(session_id)
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -54,3 +52,42 @@ def plant(driver: FileDriver, session_id: str, payload: bytes | dict[str, Any]) 
     with open(path, "wb") as handle:
         handle.write(data)
     return path
+
+
+@pytest.fixture
+def age_file() -> Callable[[str | Path, float], None]:
+    """Set a file's modification time ``seconds`` into the past."""
+    return _age_file
+
+
+@pytest.fixture
+def plant() -> Callable[..., str]:
+    """Put a session file in place by hand (as a write would); return its path."""
+    return _plant
+
+
+class Recorder:
+    """A FileDriver built directly, with the decode-failure notices it sent."""
+
+    def __init__(self, location: Path, age: int, **options: Any) -> None:
+        from sessions import SessionConfig
+        from sessions.driver import DriverConfig, validate_options
+
+        self.notices: list[tuple[str, str]] = []
+        session = SessionConfig(secret="file-driver-tests-secret-0123456789abcdef", age=age)
+        given = {"location": str(location), **options}
+        self.driver = FileDriver(
+            DriverConfig(
+                name="file",
+                options=validate_options("file", FileDriver, given),
+                age=age,
+                session=session,
+                notify_decode_failed=lambda source, reason: self.notices.append((source, reason)),
+            )
+        )
+
+
+@pytest.fixture
+def recorder(location: Path) -> Recorder:
+    """A FileDriver (60 s age) that records its decode-failure notices."""
+    return Recorder(location, AGE)

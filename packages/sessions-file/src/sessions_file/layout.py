@@ -102,11 +102,12 @@ def prepare_location(location: Path, option: str) -> Path:
             option,
             str(location),
             f"{problem}; give a directory this user owns and only this user can write "
-            f"(it is created with mode 0700 when missing), e.g. chmod 700 {root}",
+            "(it is created with mode 0700 when missing)",
         )
 
     try:
-        root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if not root.exists():
+            root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         info = root.stat()
     except OSError as exc:
         raise refuse(f"cannot create or open {root}: {exc.strerror or exc}") from exc
@@ -115,7 +116,10 @@ def prepare_location(location: Path, option: str) -> Path:
     if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
         raise refuse(f"{root} belongs to uid {info.st_uid}, not to this process's uid")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise refuse(f"{root} is writable by other users (mode {stat.filemode(info.st_mode)})")
+        raise refuse(
+            f"{root} is writable by other users (mode {stat.filemode(info.st_mode)}; "
+            f"chmod 700 {root} fixes it)"
+        )
     if not os.access(root, os.W_OK | os.X_OK):
         raise refuse(f"{root} is not writable by this process")
     return root

@@ -1,0 +1,280 @@
+"""Garbage collection: removes exactly the expired files, never a live session."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sessions import SessionConfig, SessionManager
+from sessions.testing import new_key
+from sessions_file import GRACE_SECONDS, STALE_TEMP_SECONDS, FileDriver, collect
+
+AGE = 60
+EXPIRED = AGE + GRACE_SECONDS + 5
+
+
+def _files(root: Path) -> set[str]:
+    return {p.name for p in root.rglob("*") if p.is_file()}
+
+
+def test_removes_expired_keeps_live(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    live, expired = [new_key() for _ in range(50)], [new_key() for _ in range(50)]
+    for key in live + expired:
+        driver.write(key, {"k": key})
+    for key in live[:10]:
+        age_file(driver.layout.path(key), AGE - 2)  # about to expire, still live
+    for key in expired:
+        age_file(driver.layout.path(key), EXPIRED)
+    size = os.path.getsize(driver.layout.path(expired[0]))
+    result = driver.gc()
+    assert (result.scanned, result.removed) == (100, 50)
+    assert result.bytes_freed == 50 * size
+    assert result.seconds > 0
+    assert _files(location) == set(live)
+    for key in live:
+        assert driver.read(key) == {"k": key}
+
+
+def test_just_expired_files_wait_for_the_grace_period(
+    recorder: Any, age_file: Callable[[str, float], None]
+) -> None:
+    # Expired (reads as missing) but within the grace period: a request that
+    # read it a moment before expiry may still be writing it back.
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    age_file(driver.layout.path(key), AGE + GRACE_SECONDS - 5)
+    assert driver.gc().removed == 0
+    age_file(driver.layout.path(key), AGE + GRACE_SECONDS + 1)
+    assert driver.gc().removed == 1
+
+
+def test_stale_temporary_files_are_removed_fresh_ones_kept(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    directory = Path(driver.layout.directory(key))
+    directory.mkdir(parents=True)
+    stale = directory / f".{key}.0123456789ab.tmp"
+    fresh = directory / f".{key}.ba9876543210.tmp"
+    stale.write_bytes(b'{"half":')
+    fresh.write_bytes(b'{"in-flight":')
+    age_file(stale, STALE_TEMP_SECONDS + 1)
+    result = driver.gc()
+    assert (result.scanned, result.removed, result.bytes_freed) == (2, 1, 8)
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_files_that_are_not_ours_are_never_touched(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    strangers = [
+        location / "README",
+        location / ".gitignore",
+        location / ("x" * 42),
+        location / ("x" * 43 + ".bak"),
+        location / "A" / "notes.txt",
+        location / "A" / ".tmp",
+        location / "A" / ("." + "x" * 43 + ".tmp"),  # no random part: not our name
+    ]
+    for path in strangers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"keep me")
+        age_file(path, 10 * EXPIRED + STALE_TEMP_SECONDS)
+    deep = location / "A" / "B" / "C" / "D"
+    deep.mkdir(parents=True)
+    (deep / new_key()).write_bytes(b"{}")  # deeper than any shard level
+    age_file(deep / next(iter(os.listdir(deep))), EXPIRED)
+    result = driver.gc()
+    assert (result.scanned, result.removed) == (0, 0)
+    assert all(path.read_bytes() == b"keep me" for path in strangers)
+    assert len(os.listdir(deep)) == 1
+
+
+def test_symlinked_directories_are_not_followed(
+    recorder: Any, tmp_path: Path, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    driver.write(new_key(), {"a": 1})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / new_key()
+    victim.write_bytes(b"{}")
+    age_file(victim, EXPIRED)
+    os.symlink(elsewhere, location / "Z", target_is_directory=True)
+    assert driver.gc().removed == 0
+    assert victim.exists()
+
+
+def test_sessions_from_another_shard_depth_are_collected(
+    make_harness: Callable[..., Any], location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    flat, deep = make_harness(shard_levels=0), make_harness(shard_levels=3)
+    keys = [new_key() for _ in range(4)]
+    flat.call("write", keys[0], {"a": 1})
+    deep.call("write", keys[1], {"a": 1})
+    flat.call("write", keys[2], {"live": 1})
+    deep.call("write", keys[3], {"live": 1})
+    age_file(flat.driver.layout.path(keys[0]), EXPIRED)
+    age_file(deep.driver.layout.path(keys[1]), EXPIRED)
+    current = make_harness()  # two levels
+    result = current.driver.gc()
+    assert (result.scanned, result.removed) == (4, 2)
+    assert _files(location) == {keys[2], keys[3]}
+
+
+def test_progress_in_batches_with_an_estimate(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    for _ in range(2500):
+        driver.write(new_key(), {})
+    calls: list[tuple[int, int | None]] = []
+    result = collect(
+        str(location), AGE, progress=lambda n, total: calls.append((n, total)), batch=100
+    )
+    assert result.scanned == 2500
+    scanned = [n for n, _ in calls]
+    assert scanned[:-1] == list(range(100, 2501, 100))
+    assert calls[-1] == (2500, 2500)
+    estimates = [total for _, total in calls[:-1] if total is not None]
+    # Keys are spread uniformly, so once a few shard directories are done the
+    # estimate is within a modest margin of the real count.
+    assert len(estimates) > 10
+    assert all(1500 < total < 4000 for total in estimates[5:])
+
+
+def test_stop_ends_the_walk_early(recorder: Any, location: Path) -> None:
+    driver: FileDriver = recorder.driver
+    for _ in range(500):
+        driver.write(new_key(), {})
+    stop = threading.Event()
+
+    def progress(scanned: int, total: int | None) -> None:
+        if scanned >= 100:
+            stop.set()
+
+    result = collect(str(location), AGE, progress=progress, stop=stop, batch=50)
+    assert 100 <= result.scanned < 500
+
+
+def test_never_removes_a_session_kept_alive_during_collection(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    # Live sessions on the edge of expiry are read (which touches them) and
+    # rewritten while a collection sweeps through a directory full of expired ones.
+    driver: FileDriver = recorder.driver
+    for _ in range(3000):
+        key = new_key()
+        driver.write(key, {})
+        age_file(driver.layout.path(key), EXPIRED)
+    live = [new_key() for _ in range(300)]
+    for key in live:
+        driver.write(key, {"k": key})
+        age_file(driver.layout.path(key), AGE - 3)
+    done = threading.Event()
+    failures: list[str] = []
+
+    def keep_alive(keys: list[str]) -> None:
+        while not done.is_set():
+            for key in keys:
+                if driver.read(key) != {"k": key}:
+                    failures.append(key)
+                driver.write(key, {"k": key})
+
+    workers = [threading.Thread(target=keep_alive, args=(live[i::3],)) for i in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        result = driver.gc()
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+    assert result.removed == 3000
+    assert _files(location) == set(live)
+
+
+def test_manager_gc_through_the_installed_plugin(
+    location: Path, monkeypatch: Any, age_file: Callable[[str, float], None]
+) -> None:
+    monkeypatch.setenv("SESSIONS_PLUGINS", "file")
+    config = SessionConfig(
+        secret="file-driver-tests-secret-0123456789abcdef",
+        driver="file",
+        age=AGE,
+        drivers={"file": {"location": str(location)}},
+    )
+    manager = SessionManager(config)
+    assert type(manager.driver).__name__ == "FileDriver"
+    assert manager.has_gc
+    key = new_key()
+    manager.driver.write(key, {"a": 1})
+    age_file(manager.driver.layout.path(key), EXPIRED)
+    seen: list[tuple[int, int | None]] = []
+    result = manager.gc(progress=lambda n, total: seen.append((n, total)))
+    assert (result.scanned, result.removed) == (1, 1)
+    assert seen == [(1, 1)]
+
+
+def test_probabilistic_gc_runs_in_the_background(
+    make_harness: Callable[..., Any], location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    h = make_harness(gc_probability=1.0)
+    driver: FileDriver = h.driver
+    old = new_key()
+    driver.write(old, {})
+    driver.wait_for_background_gc(5)
+    age_file(driver.layout.path(old), EXPIRED)
+    driver.write(new_key(), {"a": 1})  # rolls the dice: always, at 1.0
+    driver.wait_for_background_gc(5)
+    assert not os.path.exists(driver.layout.path(old))
+    assert driver.last_background_gc is not None
+    assert driver.last_background_gc.removed >= 1
+    driver.close()
+    assert driver.start_background_gc() is False  # closed: no new collections
+
+
+def test_probabilistic_gc_is_off_by_default(
+    harness: Any, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = harness.driver
+    old = new_key()
+    driver.write(old, {})
+    age_file(driver.layout.path(old), EXPIRED)
+    for _ in range(200):
+        key = new_key()
+        driver.write(key, {"a": 1})
+        driver.read(key)
+    assert driver.last_background_gc is None
+    assert os.path.exists(driver.layout.path(old))
+
+
+def test_background_gc_does_not_hold_up_the_request(
+    make_harness: Callable[..., Any], location: Path
+) -> None:
+    h = make_harness(gc_probability=1.0)
+    driver: FileDriver = h.driver
+    for _ in range(3000):
+        driver.write(new_key(), {})
+    driver.wait_for_background_gc(30)
+    driver.last_background_gc = None
+    started = time.monotonic()
+    driver.write(new_key(), {"a": 1})
+    returned = time.monotonic() - started
+    driver.wait_for_background_gc(30)
+    assert driver.last_background_gc is not None
+    assert driver.last_background_gc.scanned >= 3001
+    # The write came back before the sweep of 3000 files finished.
+    assert returned < driver.last_background_gc.seconds

@@ -1,0 +1,197 @@
+"""Real processes: concurrent writers and readers never see a torn session, and
+a writer killed with SIGKILL leaves no corrupt session and only temporary files
+that garbage collection removes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sessions.codec import decode
+from sessions.testing import new_key
+from sessions_file import STALE_TEMP_SECONDS, FileDriver
+
+# Each child builds its own FileDriver over the shared directory, as separate
+# worker processes of one application would.
+_CHILD_PRELUDE = r"""
+import json, sys, time
+from sessions import SessionConfig
+from sessions.driver import DriverConfig, validate_options
+from sessions_file import FileDriver
+
+location, mode, seconds, index = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+keys = sys.argv[5:]
+failures = []
+driver = FileDriver(DriverConfig(
+    name="file",
+    options=validate_options(
+        "file", FileDriver, {"location": location, "fsync": mode == "fsync"}
+    ),
+    age=3600,
+    session=SessionConfig(secret="file-driver-tests-secret-0123456789abcdef", age=3600),
+    notify_decode_failed=lambda source, reason: failures.append(reason),
+))
+
+def version(v, size):
+    return {"version": v, "payload": str(v % 10) * (size + v % 997)}
+
+def consistent(values, size):
+    if type(values) is not dict or set(values) != {"version", "payload"}:
+        return False
+    v = values["version"]
+    return values["payload"] == str(v % 10) * (size + v % 997)
+"""
+
+_RACE = (
+    _CHILD_PRELUDE
+    + r"""
+key = keys[0]
+reads = writes = 0
+bad = []
+deadline = time.monotonic() + seconds
+v = index * 10_000_000
+while time.monotonic() < deadline:
+    v += 1
+    driver.write(key, version(v, 20_000))
+    writes += 1
+    for _ in range(3):
+        got = driver.read(key)
+        reads += 1
+        if not consistent(got, 20_000):
+            bad.append(repr(got)[:120])
+print(json.dumps({"reads": reads, "writes": writes, "bad": bad, "failures": failures}))
+"""
+)
+
+# Large sessions keep each write in flight for milliseconds, so kills land inside one.
+BIG = 4_000_000
+_KILLED = (
+    _CHILD_PRELUDE
+    + f"BIG = {BIG}\n"
+    + r"""
+v = 0
+first_round = True
+while True:
+    for key in keys:
+        v += 1
+        driver.write(key, version(v, BIG))
+    if first_round:
+        print("ready", flush=True)
+        first_round = False
+"""
+)
+
+
+def _spawn(
+    script: str, location: Path, mode: str, seconds: float, index: int, keys: list[str]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(location), mode, str(seconds), str(index), *keys],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _consistent(values: Any, size: int) -> bool:
+    if type(values) is not dict or set(values) != {"version", "payload"}:
+        return False
+    v = values["version"]
+    return bool(values["payload"] == str(v % 10) * (size + v % 997))
+
+
+def test_processes_writing_and_reading_one_session_never_tear(location: Path) -> None:
+    key = new_key()
+    children = [_spawn(_RACE, location, "race", 1.5, i, [key]) for i in range(4)]
+    reports = []
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        reports.append(json.loads(out))
+    for report in reports:
+        assert report["bad"] == []
+        assert report["failures"] == []
+    # Enough overlap for the test to mean something: thousands of racing operations.
+    assert sum(r["writes"] for r in reports) > 200
+    assert sum(r["reads"] for r in reports) > 600
+    assert list(location.rglob(".*.tmp")) == []
+
+
+def _recorder_driver(location: Path) -> tuple[FileDriver, list[str]]:
+    from sessions import SessionConfig
+    from sessions.driver import DriverConfig, validate_options
+
+    failures: list[str] = []
+    driver = FileDriver(
+        DriverConfig(
+            name="file",
+            options=validate_options("file", FileDriver, {"location": str(location)}),
+            age=3600,
+            session=SessionConfig(secret="file-driver-tests-secret-0123456789abcdef"),
+            notify_decode_failed=lambda source, reason: failures.append(reason),
+        )
+    )
+    return driver, failures
+
+
+def _kill_during_a_write(child: subprocess.Popen[str], directories: set[str]) -> None:
+    """SIGKILL the child as soon as a new temporary file of its appears (or after 2 s)."""
+
+    def temporary() -> set[str]:
+        return {name for d in directories for name in os.listdir(d) if name.endswith(".tmp")}
+
+    earlier = temporary()  # left by children killed before this one
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and not temporary() - earlier:
+        pass
+    os.kill(child.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_mid_write_leaves_no_corrupt_session(location: Path) -> None:
+    keys = [new_key() for _ in range(2)]
+    driver, failures = _recorder_driver(location)
+    rng = random.Random(7)
+    for attempt in range(20):
+        # Alternate durability modes; with fsync a write spends longer in flight.
+        mode = "fsync" if attempt % 2 == 0 else "plain"
+        child = _spawn(_KILLED, location, mode, 0, attempt, keys)
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.strip() == "ready", child.stderr.read() if child.stderr else ""
+        time.sleep(rng.uniform(0.0, 0.05))
+        _kill_during_a_write(child, {driver.layout.directory(key) for key in keys})
+        child.wait(timeout=10)
+        child.stdout.close()
+        assert child.stderr is not None
+        child.stderr.close()
+        assert child.returncode == -signal.SIGKILL
+        for key in keys:
+            assert _consistent(driver.read(key), BIG)
+            raw = Path(driver.layout.path(key)).read_bytes()
+            assert _consistent(decode(raw), BIG)
+        if attempt >= 3 and len(list(location.rglob(".*.tmp"))) >= 2:
+            break
+    assert failures == []
+    # The kills did land in the middle of writes: half-written temporary files exist.
+    leftovers = list(location.rglob(".*.tmp"))
+    assert leftovers
+    # A collection right now keeps them (they could be writes in flight)...
+    assert driver.gc().removed == 0
+    # ...and removes them once they are stale.
+    past = time.time() - STALE_TEMP_SECONDS - 1
+    for path in leftovers:
+        os.utime(path, (past, past))
+    result = driver.gc()
+    assert result.removed == len(leftovers)
+    assert list(location.rglob(".*.tmp")) == []
+    for key in keys:
+        assert _consistent(driver.read(key), BIG)

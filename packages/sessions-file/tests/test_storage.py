@@ -1,0 +1,210 @@
+"""Storage semantics: expiry by modification time, touch without rewrite,
+unreadable entries read as missing, failures reported with their address."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sessions import DriverError
+from sessions.testing import new_key
+from sessions_file import FileDriver
+
+AGE = 60  # the recorder fixture's session age
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return list(root.rglob(".*.tmp"))
+
+
+def test_write_leaves_no_temporary_file(recorder: Any, location: Path) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    for i in range(5):
+        driver.write(key, {"i": i})
+    assert _temp_files(location) == []
+    assert [p.name for p in location.rglob("*") if p.is_file()] == [key]
+
+
+def test_write_replaces_the_inode(recorder: Any) -> None:
+    # Atomic replace: an open reader of the old file keeps the old content.
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"v": "old"})
+    path = driver.layout.path(key)
+    with open(path, "rb") as old:
+        driver.write(key, {"v": "new"})
+        assert old.read() == b'{"v":"old"}'
+    assert driver.read(key) == {"v": "new"}
+
+
+def test_read_refreshes_expiry_without_rewriting(
+    recorder: Any, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    path = driver.layout.path(key)
+    age_file(path, AGE - 5)
+    before = os.stat(path)
+    assert driver.read(key) == {"a": 1}
+    after = os.stat(path)
+    assert after.st_ino == before.st_ino
+    assert after.st_mtime > time.time() - 5
+    assert FileDriver.touches_on_read is True
+
+
+def test_touch_refreshes_expiry_without_rewriting(
+    recorder: Any, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    path = driver.layout.path(key)
+    age_file(path, AGE - 5)
+    before = os.stat(path)
+    driver.touch(key)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
+    assert after.st_mtime > before.st_mtime + AGE - 10
+    assert Path(path).read_bytes() == b'{"a":1}'
+
+
+def test_expired_file_reads_as_missing_and_is_removed(
+    recorder: Any, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    path = driver.layout.path(key)
+    age_file(path, AGE + 1)
+    assert driver.read(key) is None
+    assert not os.path.exists(path)
+    assert recorder.notices == []
+
+
+def test_touch_does_not_revive_an_expired_session(
+    recorder: Any, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    path = driver.layout.path(key)
+    age_file(path, AGE + 1)
+    driver.touch(key)
+    assert driver.read(key) is None
+
+
+def _directory_at(path: str) -> None:
+    os.mkdir(path)
+
+
+def _symlink_to_session(path: str) -> None:
+    # A link to a valid payload: the driver must not follow it.
+    target = Path(path).parent / "elsewhere"
+    target.write_bytes(b'{"admin":true}')
+    os.symlink(target, path)
+
+
+def _fifo_at(path: str) -> None:
+    os.mkfifo(path)
+
+
+def _garbage(path: str) -> None:
+    Path(path).write_bytes(b"\xff\xfe not json")
+
+
+def _json_not_a_dict(path: str) -> None:
+    Path(path).write_bytes(b"[1, 2, 3]")
+
+
+def _empty(path: str) -> None:
+    Path(path).write_bytes(b"")
+
+
+def _bad_tag(path: str) -> None:
+    Path(path).write_bytes(b'{"x":{"\\u0000":["dt","not a date"]}}')
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_directory_at, _symlink_to_session, _fifo_at, _garbage, _json_not_a_dict, _empty, _bad_tag],
+)
+def test_unreadable_entry_reads_as_missing_and_is_reported(
+    recorder: Any, make: Callable[[str], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    directory = driver.layout.directory(key)
+    os.makedirs(directory, exist_ok=True)
+    make(driver.layout.path(key))
+    started = time.monotonic()
+    assert driver.read(key) is None
+    assert time.monotonic() - started < 1  # a FIFO must not block the request
+    assert len(recorder.notices) == 1
+    source, reason = recorder.notices[0]
+    assert source == "store"
+    assert key in reason
+
+
+def test_undecodable_session_gets_a_fresh_one_through_core(
+    make_harness: Callable[..., Any],
+) -> None:
+    from sessions import Session
+
+    h = make_harness()
+    context = h.context()
+    session = Session(h.manager, context)
+    session.initiate()
+    session.put("a", 1)
+    session.commit()
+    h.finish(context)
+    Path(h.driver.layout.path(session.session_id)).write_bytes(b"garbage")
+    again = Session(h.manager, h.context())
+    again.initiate()
+    assert again.fresh is True
+    assert again.session_id != session.session_id
+
+
+def test_write_failure_raises_driver_error_naming_the_path(recorder: Any) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    # A plain file where the shard directory should be.
+    blocker = Path(driver.root, key[0])
+    blocker.write_bytes(b"")
+    with pytest.raises(DriverError) as caught:
+        driver.write(key, {"a": 1})
+    message = str(caught.value)
+    assert "'file' failed to write" in message
+    assert driver.layout.path(key) in message
+    assert isinstance(caught.value.__cause__, OSError)
+    assert _temp_files(driver.root) == []
+
+
+def test_rename_failure_removes_the_temporary_file(recorder: Any) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    # A non-empty directory where the session file should be: rename over it fails.
+    target = Path(driver.layout.path(key))
+    target.mkdir(parents=True)
+    (target / "x").write_bytes(b"")
+    with pytest.raises(DriverError, match="failed to write"):
+        driver.write(key, {"a": 1})
+    assert _temp_files(driver.root) == []
+
+
+def test_destroy_removes_the_file(recorder: Any) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    driver.destroy(key)
+    assert not os.path.exists(driver.layout.path(key))
+    driver.destroy(key)
+
+
+def test_describe_is_the_location(recorder: Any, location: Path) -> None:
+    assert recorder.driver.describe() == str(location)
