@@ -605,3 +605,34 @@ def test_bad_data_cookie_gives_fresh_session_and_200(bad: str, audit: _Audit) ->
         assert deletion is not None
         assert "Max-Age=0" in deletion
     assert [(source, driver) for source, _, driver in audit.failures] == [("data-cookie", "cookie")]
+
+
+def test_over_4kb_session_raises_at_commit_under_wsgi_too() -> None:
+    import io
+
+    from sessions.wsgi import ENVIRON_KEY
+    from sessions.wsgi import SessionMiddleware as WsgiSessions
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ[ENVIRON_KEY]["essay"] = "w" * 5000
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    sent: list[tuple[str, str]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        sent.extend(headers)
+        return lambda data: None
+
+    manager = SessionManager(SessionConfig(secret=SECRET), autoload_plugins=False)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+    }
+    with pytest.raises(CookieTooLargeError, match="4096-byte limit"):
+        list(WsgiSessions(app, manager)(environ, start_response))
+    assert not any(value.startswith(DATA + "=") for _, value in sent)
