@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from pymemcache.exceptions import MemcacheError, MemcacheServerError
+from pymemcache.exceptions import (
+    MemcacheError,
+    MemcacheServerError,
+    MemcacheUnexpectedCloseError,
+)
 from sessions.codec import decode, encode
 from sessions.driver import Driver, DriverConfig, Option
 from sessions.errors import ConfigError, DecodeError, DriverError
@@ -140,9 +144,9 @@ class MemcachedDriver(Driver):
                 raise SessionTooLargeError(
                     self.config.name, pool.label, len(payload), limit, exc
                 ) from exc
-            raise DriverError(self.config.name, "write", pool.label, exc) from exc
+            raise self._error("write", pool, exc) from exc
         except (MemcacheError, OSError) as exc:
-            raise DriverError(self.config.name, "write", pool.label, exc) from exc
+            raise self._error("write", pool, exc) from exc
         if not stored:
             cause = RuntimeError("memcached answered NOT_STORED")
             raise DriverError(self.config.name, "write", pool.label, cause)
@@ -214,7 +218,14 @@ class MemcachedDriver(Driver):
         try:
             return pool.run(call)
         except (MemcacheError, OSError) as exc:
-            raise DriverError(self.config.name, operation, pool.label, exc) from exc
+            raise self._error(operation, pool, exc) from exc
+
+    def _error(self, operation: str, pool: ServerPool, exc: Exception) -> DriverError:
+        cause: Exception = exc
+        if isinstance(exc, MemcacheUnexpectedCloseError) and not str(exc):
+            # pymemcache raises it without a message.
+            cause = ConnectionError("memcached closed the connection")
+        return DriverError(self.config.name, operation, pool.label, cause)
 
     def _item_size_max(self, pool: ServerPool) -> int | None:
         """The server's item size limit, for the error message (best effort)."""
