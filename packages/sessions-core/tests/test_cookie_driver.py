@@ -636,3 +636,14 @@ def test_over_4kb_session_raises_at_commit_under_wsgi_too() -> None:
     with pytest.raises(CookieTooLargeError, match="4096-byte limit"):
         list(WsgiSessions(app, manager)(environ, start_response))
     assert not any(value.startswith(DATA + "=") for _, value in sent)
+
+
+def test_sealed_length_and_max_payload_match_real_seals() -> None:
+    from sessions.drivers.cookie_cipher import CookieCipher, max_payload, sealed_length
+
+    cipher = CookieCipher([SECRET])
+    for size in (0, 1, 2, 3, 100, 2999, 3000, 3001):
+        assert len(cipher.seal(0, b"p" * size, b"bind")) == sealed_length(size)
+    for prefix in (13, 20, 100):
+        fits = max_payload(prefix, COOKIE_LIMIT)
+        assert prefix + sealed_length(fits) <= COOKIE_LIMIT < prefix + sealed_length(fits + 1)

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from ..codec import decode, encode
 from ..driver import Driver, DriverConfig, Option, OutgoingCookie, RequestContext
 from ..errors import CookieTooLargeError, DecodeError
-from .cookie_cipher import CookieCipher, OpenError, sealed_length
+from .cookie_cipher import CookieCipher, OpenError, max_payload, sealed_length
 
 __all__ = ["COOKIE_LIMIT", "CookieDriver", "CookieRequest", "data_cookie_name"]
 
@@ -73,7 +73,10 @@ class CookieDriver(Driver):
         self.cipher = CookieCipher(config.session.secrets, max_length=COOKIE_LIMIT)
         self.bind_prefix = _BIND_PREFIX + self.cookie_name.encode("ascii") + b"\x00"
         self.max_age = None if config.session.clear_with_browser else config.age
-        self.limit = COOKIE_LIMIT
+        self.age_ms = config.age * 1000
+        self.cookie_options = config.session.cookie
+        #: Largest encoded session whose ``name=value`` alone stays within the limit.
+        self.max_payload = max_payload(len(self.cookie_name) + 1, COOKIE_LIMIT)
         # Set-Cookie size minus the value, per Secure flag: the value is the
         # only part that varies, so the exact size costs no header rendering.
         self._attributes: dict[bool, int] = {}
@@ -221,21 +224,18 @@ class CookieRequest:
     def _send(self, session_id: str, payload: bytes) -> None:
         driver = self._driver
         name = driver.cookie_name
-        context = self._context
-        # A first check on the value alone spares encrypting a session that
-        # cannot fit; the exact check below measures the whole header.
-        rough = len(name) + 1 + sealed_length(len(payload))
-        if rough > driver.limit:
+        if len(payload) > driver.max_payload:
+            # Spares encrypting a session that cannot fit whatever the attributes.
+            rough = len(name) + 1 + sealed_length(len(payload))
             raise _too_large(name, rough, len(payload), exact=False)
-        expires_ms = int((time.time() + driver.config.age) * 1000)
-        value = driver.cipher.seal(expires_ms, payload, self._bind(session_id))
-        previous = context.outgoing.get(name)
-        context.set_cookie(
-            name, value, max_age=driver.max_age, options=driver.config.session.cookie
+        value = driver.cipher.seal(
+            int(time.time() * 1000) + driver.age_ms, payload, self._bind(session_id)
         )
-        cookie = context.outgoing[name]
-        size = driver.attributes_size(cookie) + len(value)
-        if size > driver.limit:
+        context = self._context
+        previous = context.outgoing.get(name)
+        context.set_cookie(name, value, max_age=driver.max_age, options=driver.cookie_options)
+        size = driver.attributes_size(context.outgoing[name]) + len(value)
+        if size > COOKIE_LIMIT:
             if previous is None:
                 del context.outgoing[name]
             else:

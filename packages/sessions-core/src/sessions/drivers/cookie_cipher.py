@@ -29,7 +29,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..keys import derive_keys
 
-__all__ = ["CIPHER_LABEL", "KEY_ID_LABEL", "OVERHEAD", "CookieCipher", "OpenError", "Opened"]
+__all__ = [
+    "CIPHER_LABEL",
+    "KEY_ID_LABEL",
+    "OVERHEAD",
+    "CookieCipher",
+    "OpenError",
+    "Opened",
+    "max_payload",
+    "sealed_length",
+]
 
 CIPHER_LABEL = b"sessions/v1/cookie-driver-aes-256-gcm"
 KEY_ID_LABEL = b"sessions/v1/cookie-driver-key-id"
@@ -46,6 +55,10 @@ OVERHEAD = _HEADER + _NONCE + _TAG + _EXPIRY.size
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")
 _MIN_RAW = _HEADER + _NONCE + _TAG + _EXPIRY.size
+_NONCE_END = _HEADER + _NONCE
+_EXPIRY_SIZE = _EXPIRY.size
+# By length % 4; a remainder of 1 is never valid, and strict mode says so.
+_PADDING = ("", "===", "==", "=")
 
 
 class OpenError(Exception):
@@ -67,6 +80,16 @@ def sealed_length(payload_length: int) -> int:
     return (raw * 4 + 2) // 3
 
 
+def max_payload(prefix: int, limit: int) -> int:
+    """Largest payload whose sealed text, after ``prefix`` characters, fits in ``limit``."""
+    room = limit - prefix
+    raw = (room * 3) // 4
+    payload = raw - OVERHEAD
+    while payload > 0 and prefix + sealed_length(payload) > limit:
+        payload -= 1
+    return max(payload, 0)
+
+
 class CookieCipher:
     """AES-256-GCM over the current secret (seals, opens) and fallbacks (open only).
 
@@ -85,9 +108,11 @@ class CookieCipher:
         key_ids = derive_keys(secrets_, KEY_ID_LABEL, length=4)
         # Two secrets share a key id with probability 2**-32; keep every
         # candidate so even then a cookie opens, at the price of a second try.
+        # Keyed by the whole header (version and key id), so one lookup
+        # checks both.
         self._by_id: dict[bytes, list[tuple[AESGCM, bool]]] = {}
         for index, (key, key_id) in enumerate(zip(keys, key_ids, strict=True)):
-            self._by_id.setdefault(key_id, []).append((AESGCM(key), index > 0))
+            self._by_id.setdefault(bytes([VERSION]) + key_id, []).append((AESGCM(key), index > 0))
         self._current = AESGCM(keys[0])
         self._current_header = bytes([VERSION]) + key_ids[0]
         self._max_length = max_length
@@ -108,26 +133,27 @@ class CookieCipher:
         if len(value) > self._max_length:
             raise OpenError(f"{len(value)} characters, longer than any cookie this driver sends")
         try:
-            text = (value + "=" * (-len(value) % 4)).encode("ascii").translate(_FROM_URLSAFE)
+            text = (value + _PADDING[len(value) & 3]).encode("ascii").translate(_FROM_URLSAFE)
             raw = binascii.a2b_base64(text, strict_mode=True)
         except (UnicodeEncodeError, binascii.Error):
             raise OpenError("not base64url text of a possible length (truncated?)") from None
         if len(raw) < _MIN_RAW:
             raise OpenError(f"{len(raw)} bytes, too short to be a sealed session")
-        if raw[0] != VERSION:
-            raise OpenError(f"unknown format version {raw[0]} (this driver writes {VERSION})")
         header = raw[:_HEADER]
-        candidates = self._by_id.get(header[1:])
+        candidates = self._by_id.get(header)
         if candidates is None:
+            if raw[0] != VERSION:
+                raise OpenError(f"unknown format version {raw[0]} (this driver writes {VERSION})")
             raise OpenError("sealed under a key that is not configured (secret removed?)")
-        nonce = raw[_HEADER : _HEADER + _NONCE]
-        sealed = raw[_HEADER + _NONCE :]
+        nonce = raw[_HEADER:_NONCE_END]
+        sealed = raw[_NONCE_END:]
+        aad = header + bind
         for aead, stale in candidates:
             try:
-                plain = aead.decrypt(nonce, sealed, header + bind)
+                plain = aead.decrypt(nonce, sealed, aad)
             except InvalidTag:
                 continue
-            return Opened(_EXPIRY.unpack_from(plain)[0], plain[_EXPIRY.size :], stale)
+            return Opened(_EXPIRY.unpack_from(plain)[0], plain[_EXPIRY_SIZE:], stale)
         raise OpenError(
             "does not authenticate: tampered, or sealed for another cookie name or session"
         )
