@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from .config import SessionConfig
 from .cookies import parse_cookie_header
 from .driver import RequestContext
+from .errors import SessionError
 from .manager import SessionManager
 from .session import Session
 
@@ -42,7 +43,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-class FormTooLargeError(ValueError):
+class FormTooLargeError(SessionError, ValueError):
     """The request body is too large for ``flash_all()`` to read it on its own."""
 
 
