@@ -395,3 +395,24 @@ def test_wsgi_app_end_to_end(any_db: Database) -> None:
     client = Client(SessionMiddleware(app, manager))
     assert [client.get("/").get_data(as_text=True) for _ in range(3)] == ["1", "2", "3"]
     manager.close()
+
+
+@pytest.mark.parametrize(
+    ("given", "sync", "asynchronous"),
+    [
+        ("sqlite:///a.db", "sqlite+pysqlite:///a.db", "sqlite+aiosqlite:///a.db"),
+        ("sqlite+aiosqlite:///a.db", "sqlite+pysqlite:///a.db", "sqlite+aiosqlite:///a.db"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+psycopg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("mysql://u@h/d", "mysql+pymysql://u@h/d", "mysql+aiomysql://u@h/d"),
+        ("mariadb+pymysql://u@h/d", "mariadb+pymysql://u@h/d", "mariadb+aiomysql://u@h/d"),
+        ("mysql+aiomysql://u@h/d", "mysql+pymysql://u@h/d", "mysql+aiomysql://u@h/d"),
+    ],
+)
+def test_one_url_gives_both_flavours(given: str, sync: str, asynchronous: str) -> None:
+    from sessions_sql import urls
+
+    url = urls.parse(given)
+    assert urls.sync_url(url).render_as_string() == sync
+    assert urls.async_url(url).render_as_string() == asynchronous
