@@ -3,7 +3,6 @@ and Debian's chromium driven by Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,8 @@ from sessions.testing.servers import ServerProcess, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / "examples" / "demo"
+#: The distribution's browser (scripts/test.sh installs it), never one Playwright downloads.
+CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -27,8 +28,8 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path of the system chromium (skips locally, fails under CI=true, when missing)."""
-    return require_binary("chromium")
+    """Debian's chromium (skips locally, fails under CI=true, when missing)."""
+    return require_binary(CHROMIUM)
 
 
 @pytest.fixture
@@ -75,8 +76,6 @@ def browser_context(chromium: str, tmp_path: Path) -> Iterator[object]:
     """A chromium context with a fresh profile directory."""
     from playwright.sync_api import sync_playwright
 
-    # Playwright must not go looking for (or downloading) its own browsers.
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
