@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from sessions import ConfigError, SessionConfig, SessionManager
+from sessions import ConfigError, DriverError, SessionConfig, SessionManager
 from sessions.codec import encode
 from sessions.driver import DriverConfig, flavours_of
 from sessions.testing import Harness, new_key
@@ -99,10 +99,31 @@ def test_create_table_defaults_on_for_sqlite_only(
     assert sqlite_db.count("made_here") == 1
     lite.close()
     pg = make_driver({"url": postgres_db.url, "table": "not_made_here"})
-    with pytest.raises(Exception, match="failed to write") as caught:
+    with pytest.raises(DriverError, match="failed to write"):
         pg.write(new_key(), {"a": 1})
-    assert "not_made_here" in str(caught.value)
     pg.close()
+
+
+def test_missing_table_error_says_how_to_create_it(any_db: Database) -> None:
+    driver = make_driver({"url": any_db.url, "table": "absent", "create_table": False})
+    for operation, call in (
+        ("read", lambda: driver.read(new_key())),
+        ("write", lambda: driver.write(new_key(), {"a": 1})),
+    ):
+        with pytest.raises(DriverError) as caught:
+            call()
+        message = str(caught.value)
+        assert f"failed to {operation}" in message
+        assert "TableMissingError: table 'absent' does not exist" in message
+        assert "sessions sql ddl" in message
+        assert "create_table=true" in message
+
+    async def main() -> None:
+        with pytest.raises(DriverError, match="table 'absent' does not exist"):
+            await driver.aread(new_key())
+        await driver.aclose()
+
+    anyio.run(main)
 
 
 def test_schema_option_places_the_table(postgres_db: Database) -> None:

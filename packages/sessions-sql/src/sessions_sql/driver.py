@@ -36,7 +36,7 @@ from .compat import repair_aiomysql
 from .schema import DEFAULT_TABLE, make_table
 from .statements import MYSQL_FAMILY, Statements
 
-__all__ = ["AsyncSQLDriver", "SQLDriver"]
+__all__ = ["AsyncSQLDriver", "SQLDriver", "TableMissingError"]
 
 log = logging.getLogger("sessions_sql")
 T = TypeVar("T")
@@ -200,7 +200,14 @@ class _Store(Driver):
         return found
 
     def _error(self, operation: str, exc: BaseException) -> DriverError:
-        return DriverError(self.config.name, operation, self.describe(), exc)
+        cause = exc
+        if _is_missing_table(exc):
+            cause = TableMissingError(
+                f"table {self.table.fullname!r} does not exist: create it with your migrations "
+                "(`sessions sql ddl` prints the DDL) or set the sql driver's create_table=true"
+            )
+            cause.__cause__ = exc
+        return DriverError(self.config.name, operation, self.describe(), cause)
 
     def _decode(self, session_id: str, data: Any) -> dict[str, Any] | None:
         try:
@@ -550,6 +557,27 @@ class AsyncSQLDriver(_AsyncOps):
     def gc(self, progress: GcProgress | None = None) -> GcResult:
         """Run :meth:`agc` in an event loop of its own (for the ``sessions gc`` command)."""
         return anyio.run(self.agc, progress)
+
+
+class TableMissingError(Exception):
+    """The sessions table is not in the database (the cause inside a DriverError)."""
+
+
+# SQLSTATE of PostgreSQL, MariaDB/MySQL's error number, SQLite's message.
+_UNDEFINED_TABLE = "42P01"
+_NO_SUCH_TABLE = 1146
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    if _UNDEFINED_TABLE in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None)):
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] == _NO_SUCH_TABLE:
+        return True
+    return "no such table" in str(orig)
 
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
