@@ -406,3 +406,17 @@ def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.
     assert client.get("/missing").status_code == 404
     assert client.get("/boom").status_code == 500
     assert client.get("/seen").json() == {"saw_404": True, "saw_500": True}
+
+
+def test_secure_follows_the_scheme() -> None:
+    client = make_app().test_client()
+    assert "Secure" not in client.get("/count").headers["Set-Cookie"]
+    secure = make_app().test_client()
+    assert "; Secure" in secure.get("/count", base_url="https://localhost").headers["Set-Cookie"]
+
+
+def test_bad_driver_and_bad_exclude_path_fail_at_init() -> None:
+    with pytest.raises(Exception, match="'nope'"):
+        FlaskSessions(flask.Flask(__name__), manager(driver="nope"))
+    with pytest.raises(ValueError, match="start with '/'"):
+        FlaskSessions(flask.Flask(__name__), manager(), exclude_paths=["static"])
