@@ -44,6 +44,11 @@ def _defaults() -> dict[str, Any]:
         ({"url": "sqlite:///x.db", "gc_probability": 2}, "drivers.sql.gc_probability", "0 to 1"),
         ({"url": "sqlite:///x.db", "gc_batch_size": 0}, "drivers.sql.gc_batch_size", ">= 1"),
         ({"url": "sqlite:///x.db", "engine_options": 3}, "drivers.sql.engine_options", "mapping"),
+        (
+            {"engine": create_engine("sqlite:///x.db"), "engine_options": {"echo": True}},
+            "drivers.sql.engine_options",
+            "configure that engine instead",
+        ),
     ],
 )
 def test_bad_options_fail_at_startup_naming_the_option(

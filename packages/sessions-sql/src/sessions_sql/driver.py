@@ -168,6 +168,13 @@ class _Store(Driver):
                 extra,
                 "a mapping of create_engine arguments",
             )
+        if extra and engine is not None:
+            raise ConfigError(
+                f"drivers.{config.name}.engine_options",
+                dict(extra),
+                "nothing when an engine is given (configure that engine instead); "
+                "engine_options apply to the engines the driver makes from url",
+            )
         self._engine_options: dict[str, Any] = dict(extra)
         # Without UPDATE ... RETURNING and with refreshes on every request, the
         # read cannot refresh for free: let core touch unchanged sessions instead.
