@@ -118,10 +118,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def run(*args: str, **env: str) -> Result:
-    for var, value in env.items():
-        os.environ[var] = value
-    reset_plugins()
-    return CliRunner().invoke(make_cli(), list(args), catch_exceptions=False)
+    """Invoke a fresh command group; ``env`` applies only during the call."""
+    reset_plugins()  # plugins load inside the call, under ``env``
+    return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
 
 
 # -- secret -------------------------------------------------------------------------------
@@ -240,14 +239,17 @@ def test_drivers_table_shows_failed_plugins(site: Site) -> None:
 # -- gc --------------------------------------------------------------------------------------------
 
 
-def test_gc_removes_expired_sessions_and_reports(tmp_path: Path) -> None:
+def test_gc_removes_expired_sessions_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {
         "SESSIONS_PLUGINS": "dbm",
         "SESSION_DRIVER": "dbm",
         "SESSION_SECRET": SECRET,
         "SESSION_DBM_PATH": str(tmp_path / "store" / "sessions.dbm"),
     }
-    os.environ.update(env)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
     reset_plugins()
     manager = SessionManager(SessionConfig.from_env())
     live = new_key()
@@ -414,10 +416,12 @@ def test_check_fails_on_bad_config() -> None:
 # -- plugin commands --------------------------------------------------------------------------
 
 
-def test_plugins_add_subcommands_and_a_faulty_one_stops_nothing(site: Site) -> None:
+def test_plugins_add_subcommands_and_a_faulty_one_stops_nothing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site.add("sessions-greeter", "sessions.plugins", "greeter", {"greeter": GREETER_PLUGIN})
     site.add("sessions-faulty", "sessions.plugins", "faulty", {"faulty": FAULTY_COMMANDS})
-    os.environ["SESSIONS_PLUGINS"] = "greeter,faulty"
+    monkeypatch.setenv("SESSIONS_PLUGINS", "greeter,faulty")
     result = run("hello", "ada")
     assert result.exit_code == 0, result.output
     assert result.output == "hello ada\n"
@@ -433,9 +437,9 @@ def test_plugins_add_subcommands_and_a_faulty_one_stops_nothing(site: Site) -> N
     assert "sessions-greeter:greeter" in hooks.output
 
 
-def test_builtin_commands_do_not_load_plugins(site: Site) -> None:
+def test_builtin_commands_do_not_load_plugins(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     site.add("sessions-greeter", "sessions.plugins", "greeter", {"greeter": GREETER_PLUGIN})
-    os.environ["SESSIONS_PLUGINS"] = "greeter"
+    monkeypatch.setenv("SESSIONS_PLUGINS", "greeter")
     run("secret")
     assert f"{site.tag}_greeter" not in sys.modules
 
