@@ -420,3 +420,29 @@ def test_bad_driver_and_bad_exclude_path_fail_at_init() -> None:
         FlaskSessions(flask.Flask(__name__), manager(driver="nope"))
     with pytest.raises(ValueError, match="start with '/'"):
         FlaskSessions(flask.Flask(__name__), manager(), exclude_paths=["static"])
+
+
+def test_reflash_with_new_flashes_keeps_both_and_consumed_ones_stay_consumed(
+    serve: Callable[[flask.Flask], httpx.Client],
+) -> None:
+    app = make_app()
+
+    @app.post("/keep-and-add")
+    def keep_and_add() -> str:
+        flask.flash("added")
+        flask.session.reflash()  # type: ignore[attr-defined]
+        return "ok"
+
+    @app.post("/read-then-reflash")
+    def read_then_reflash() -> dict[str, Any]:
+        read = flask.get_flashed_messages()
+        flask.session.reflash()  # type: ignore[attr-defined]
+        return {"read": read}
+
+    client = serve(app)
+    client.post("/flash", data={"message": "message:kept"})
+    client.post("/keep-and-add")
+    assert client.get("/show").json()["flashed"] == [["message", "kept"], ["message", "added"]]
+    client.post("/flash", data={"message": "message:once"})
+    assert client.post("/read-then-reflash").json() == {"read": ["once"]}
+    assert client.get("/show").json()["flashed"] == []

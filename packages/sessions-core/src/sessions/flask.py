@@ -163,6 +163,31 @@ class FlaskSession(Session, SessionMixin):
         self._flashes_consumed = True
         self._flashed.pop(FLASHES_KEY, None)
 
+    def reflash(self) -> None:
+        """Keep the current flash messages for one more request.
+
+        Flask messages that ``get_flashed_messages()`` already returned stay consumed.
+        """
+        super().reflash()
+        if self._flashes_consumed:
+            self._reflashed.pop(FLASHES_KEY, None)
+
+    def reflash_except(self, keys: Iterable[str]) -> None:
+        """Keep every flash message but the named ones (and consumed Flask ones)."""
+        super().reflash_except(keys)
+        if self._flashes_consumed:
+            self._reflashed.pop(FLASHES_KEY, None)
+
+    def commit(self) -> None:
+        """Persist the session; kept and new Flask messages are stored together."""
+        kept = self._reflashed.get(FLASHES_KEY)
+        new = self._flashed.get(FLASHES_KEY)
+        if isinstance(kept, list) and isinstance(new, list):
+            # Core lets this request's flash win over a reflashed key; for
+            # Flask's list both halves are wanted, in order.
+            self._flashed[FLASHES_KEY] = [*kept, *new]
+        super().commit()
+
     def get(self, key: str, default: Any = None) -> Any:
         """Value at ``key`` (dot paths allowed); ``"_flashes"`` is Flask's flash list."""
         if key == FLASHES_KEY:
