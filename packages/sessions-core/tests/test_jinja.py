@@ -211,3 +211,18 @@ def test_nested_values_handed_to_templates_are_copies() -> None:
     ).render()
     assert session.get("cart") == {"items": ["apple"]}
     assert session.all() == {"cart": {"items": ["apple"]}, "n": 1}
+
+
+def test_a_sandboxed_environment_also_closes_the_private_way_in() -> None:
+    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+    sessions = manager()
+    session = sessions.session(RequestContext({}))
+    session.initiate()
+    session.put("n", 1)
+    env = SandboxedEnvironment(autoescape=True)
+    install(env, lambda: session)
+    assert env.from_string("{{ session.get('n') }}").render() == "1"
+    with pytest.raises(SecurityError):
+        env.from_string("{{ session._source().put('n', 2) }}").render()
+    assert session.get("n") == 1
