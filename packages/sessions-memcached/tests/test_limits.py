@@ -55,7 +55,9 @@ def test_long_ages_keep_sessions_for_their_age(memcached: Any, age: int, expecte
         assert h.call("read", key) == {"a": 1}
         ttl = memcached.ttl(f"long:{key}")
         assert ttl is not None
-        assert expected - 3 <= ttl <= expected, (op, ttl)
+        # memcached's clock is whole seconds and may lag a loaded machine's by a
+        # few, which shows in the TTL of an absolute expiry.
+        assert abs(ttl - expected) <= 3, (op, ttl)
 
 
 def test_too_large_session_fails_clearly(start_memcached: Callable[..., Any]) -> None:
