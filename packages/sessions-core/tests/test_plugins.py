@@ -276,6 +276,32 @@ def test_two_distributions_claiming_one_name_is_an_error_naming_both(
     assert not dists.imported("claim_two")
 
 
+def test_disabling_one_claimant_settles_a_conflict(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = dists.driver_module("settled_driver")
+    one = dists.plugin("settle_one", {"settled": f"{driver}:Driver"})
+    two = dists.plugin("settle_two", {"settled": "x:Y"})
+    dists.dist("sessions-one", {"sessions.drivers": {"settled": one}})
+    dists.dist("sessions-two", {"sessions.drivers": {"settled": two}})
+    allow(monkeypatch, "settled")
+    monkeypatch.setenv("SESSIONS_DISABLED_PLUGINS", "sessions-two")
+    plugins = Plugins()
+    assert plugins.get("settled").distribution == "sessions-one"
+    assert not dists.imported("settle_two")
+
+
+def test_plugin_calling_sys_exit_is_contained(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quitter = dists.module("quitter", "import sys\nsys.exit('missing configuration')\n")
+    dists.dist("sessions-quitter", {"sessions.drivers": {"quitter": quitter}})
+    allow(monkeypatch, "quitter")
+    plugins = Plugins()
+    assert isinstance(plugins.failures["quitter"].error, SystemExit)
+    assert "memory" in plugins.drivers
+
+
 def test_a_plugin_cannot_take_over_a_core_driver_name(
     dists: Dists, monkeypatch: pytest.MonkeyPatch
 ) -> None:

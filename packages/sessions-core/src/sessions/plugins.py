@@ -301,17 +301,24 @@ class Plugins:
     def _load_entry_points(self) -> None:
         for group in (ENTRY_POINT_GROUP, PLUGIN_ENTRY_POINT_GROUP):
             for name, candidates in self._candidates(group).items():
-                dist, version = _dist_of(candidates[0])
-                reason = self._disabled(name, dist)
-                if reason is not None:
-                    self.skipped[name] = reason
-                elif len(candidates) > 1:
+                # Filtering each claimant lets a user settle a conflict by disabling
+                # one distribution (SESSIONS_DISABLED_PLUGINS=sessions-other).
+                enabled = []
+                for ep in candidates:
+                    reason = self._disabled(name, _dist_of(ep)[0])
+                    if reason is None:
+                        enabled.append(ep)
+                    else:
+                        self.skipped[name] = reason
+                if len(enabled) > 1:
                     # Nothing is imported: no claimant can be trusted to be the one meant.
                     self.registry.conflicts[name] = [
-                        DriverEntry(name, ep.value, *_dist_of(ep)) for ep in candidates
+                        DriverEntry(name, ep.value, *_dist_of(ep)) for ep in enabled
                     ]
-                else:
-                    self._load(name, candidates[0], dist, version, group == ENTRY_POINT_GROUP)
+                elif enabled:
+                    self.skipped.pop(name, None)
+                    dist, version = _dist_of(enabled[0])
+                    self._load(name, enabled[0], dist, version, group == ENTRY_POINT_GROUP)
 
     def _load(
         self, name: str, ep: metadata.EntryPoint, dist: str, version: str, promises: bool
@@ -322,7 +329,7 @@ class Plugins:
             if plugin_name is None:
                 plugin_name = f"{dist}:{name}"
                 self.pm.register(module, name=plugin_name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end the app
             self.failures[name] = PluginFailure(name, dist, version, exc, "import")
             return
         self._sources.setdefault(plugin_name, (dist, version, plugin_name))
