@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -261,20 +261,37 @@ def test_probabilistic_gc_is_off_by_default(
     assert os.path.exists(driver.layout.path(old))
 
 
+_scans: list[tuple[str, str]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "os.scandir" and _recording.is_set():
+        _scans.append((threading.current_thread().name, str(args[0])))
+
+
+_recording = threading.Event()
+sys.addaudithook(_audit)
+
+
 def test_background_gc_does_not_hold_up_the_request(
     make_harness: Callable[..., Any], location: Path
 ) -> None:
     h = make_harness(gc_probability=1.0)
     driver: FileDriver = h.driver
-    for _ in range(3000):
+    for _ in range(200):
         driver.write(new_key(), {})
     driver.wait_for_background_gc(30)
     driver.last_background_gc = None
-    started = time.monotonic()
-    driver.write(new_key(), {"a": 1})
-    returned = time.monotonic() - started
-    driver.wait_for_background_gc(30)
+    _scans.clear()
+    _recording.set()
+    try:
+        driver.write(new_key(), {"a": 1})
+        in_request = [name for name, _ in _scans]
+        driver.wait_for_background_gc(30)
+    finally:
+        _recording.clear()
+    # The request's own thread never scanned a directory: the sweep ran elsewhere.
+    assert threading.current_thread().name not in in_request
     assert driver.last_background_gc is not None
-    assert driver.last_background_gc.scanned >= 3001
-    # The write came back before the sweep of 3000 files finished.
-    assert returned < driver.last_background_gc.seconds
+    assert driver.last_background_gc.scanned >= 201
+    assert {name for name, _ in _scans} == {"sessions-file-gc"}
