@@ -86,5 +86,11 @@ def inventory(plugins: Plugins) -> dict[str, Any]:
         "disabled": [
             {"name": name, "reason": reason} for name, reason in sorted(plugins.skipped.items())
         ],
-        "not_installed": sorted(set(FIRST_PARTY) - set(plugins.drivers)),
+        "not_installed": sorted(
+            set(FIRST_PARTY)
+            - set(plugins.drivers)
+            - set(plugins.failures)
+            - set(plugins.skipped)
+            - set(plugins.registry.conflicts)
+        ),
     }
