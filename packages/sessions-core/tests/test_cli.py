@@ -67,6 +67,37 @@ def sessions_register_commands(cli):
         click.echo(f"hello {name}")
 """
 
+ASYNC_ONLY = """
+from sessions import Driver, hookimpl
+from sessions.codec import decode, encode
+
+
+class AsyncOnlyDriver(Driver):
+    # Keeps encoded sessions in a dict, through async methods only.
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.data = {}
+
+    async def read(self, session_id):
+        raw = self.data.get(session_id)
+        return None if raw is None else decode(raw)
+
+    async def write(self, session_id, values):
+        self.data[session_id] = encode(values)
+
+    async def destroy(self, session_id):
+        self.data.pop(session_id, None)
+
+    async def touch(self, session_id):
+        pass
+
+
+@hookimpl
+def sessions_register_drivers(registry):
+    registry.add("aonly", AsyncOnlyDriver)
+"""
+
 FAULTY_COMMANDS = """
 from sessions import hookimpl
 
@@ -400,6 +431,19 @@ def test_check_fails_with_a_verdict_when_data_is_lost(site: Site) -> None:
     assert "FAIL  read back: expected" in result.output
     assert "read None" in result.output
     assert "FAILED: driver 'lossy' did not pass the check (step: read back)" in result.output
+
+
+def test_check_uses_the_async_flavour_of_an_async_only_driver(site: Site) -> None:
+    site.add("sessions-aonly", "sessions.drivers", "aonly", {"aonly": ASYNC_ONLY})
+    env = {"SESSIONS_PLUGINS": "aonly", "SESSION_DRIVER": "aonly", "SESSION_SECRET": SECRET}
+    result = run("check", **env)
+    assert result.exit_code == 0, result.output
+    assert "flavours async" in result.output
+    assert "via the async flavour" in result.output
+    forced = run("check", "--flavour", "sync", **env)
+    assert forced.exit_code == 1
+    assert "FAIL  sync flavour available: ConfigError" in forced.output
+    assert "async-only" in forced.output
 
 
 def test_check_fails_when_the_driver_cannot_be_built() -> None:
