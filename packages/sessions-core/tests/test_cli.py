@@ -92,6 +92,13 @@ class AsyncOnlyDriver(Driver):
     async def touch(self, session_id):
         pass
 
+    async def agc(self, progress=None):
+        from sessions.driver import GcResult
+
+        if progress is not None:
+            progress(len(self.data), len(self.data))
+        return GcResult(scanned=len(self.data), removed=0, bytes_freed=None, seconds=0.0)
+
 
 @hookimpl
 def sessions_register_drivers(registry):
@@ -299,6 +306,14 @@ def test_gc_removes_expired_sessions_and_reports(
     again = run("gc")
     assert again.exit_code == 0
     assert again.stdout.startswith("dbm: scanned 1, removed 0, freed 0 bytes, in ")
+
+
+def test_gc_runs_an_async_only_drivers_agc(site: Site) -> None:
+    site.add("sessions-aonly", "sessions.drivers", "aonly", {"aonly": ASYNC_ONLY})
+    env = {"SESSIONS_PLUGINS": "aonly", "SESSION_DRIVER": "aonly", "SESSION_SECRET": SECRET}
+    result = run("gc", **env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("aonly: scanned 0, removed 0, freed unknown, in ")
 
 
 def test_gc_on_a_driver_without_the_capability_is_a_no_op() -> None:
