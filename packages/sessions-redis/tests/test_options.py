@@ -222,8 +222,10 @@ def test_sync_pool_is_shared_by_requests(
 ) -> None:
     for _ in range(20):
         owned.write(new_key(), {"a": 1})
-    pool = owned._client("read").connection_pool
+    lane = owned._client("read")
+    pool = lane.client.connection_pool
     assert len(pool._available_connections) + len(pool._in_use_connections) == 1
+    assert len(lane._free) == 1
 
 
 def test_sentinel_master_as_client(redis_sentinel: Any, prefix: str, tools: Any) -> None:

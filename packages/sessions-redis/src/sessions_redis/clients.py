@@ -17,21 +17,16 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sessions.errors import ConfigError
+
+from .lanes import AsyncLane, SyncLane, backoff
 
 __all__ = ["build_async", "build_sync", "check_options", "describe_client", "is_async_client"]
 
 _SCHEMES = ("redis", "rediss", "unix")
 _CLUSTER_SCHEMES = ("redis", "rediss")
-
-# A failed command is retried on a fresh connection after a short pause: enough
-# to ride over a pooled connection that died with a server restart, short
-# enough that a request fails fast while Redis is really down (redis-py's own
-# default waits up to ten times, seconds in all).
-_BACKOFF_BASE = 0.005
-_BACKOFF_CAP = 0.1
 
 
 def is_async_client(client: object) -> bool:
@@ -92,14 +87,11 @@ def check_options(driver: str, options: Mapping[str, Any]) -> None:
             )
 
 
-def _client_kwargs(options: Mapping[str, Any], retry_class: type[Any]) -> dict[str, Any]:
+def _client_kwargs(options: Mapping[str, Any], retry: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "socket_timeout": options.get("socket_timeout"),
         "socket_connect_timeout": options.get("socket_connect_timeout"),
-        "retry": retry_class(
-            ExponentialWithJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE),
-            int(options.get("retries") or 0),
-        ),
+        "retry": retry,
         # Payloads are the codec's bytes; decoding is the codec's job.
         "decode_responses": False,
     }
@@ -108,20 +100,32 @@ def _client_kwargs(options: Mapping[str, Any], retry_class: type[Any]) -> dict[s
     return kwargs
 
 
+def _backoff_retry(retry_class: type[Any], options: Mapping[str, Any]) -> Any:
+    return retry_class(backoff(), int(options.get("retries") or 0))
+
+
 def build_sync(options: Mapping[str, Any]) -> Any:
-    """A sync client (standalone or cluster) for the ``url`` option."""
-    kwargs = _client_kwargs(options, Retry)
+    """What the sync flavour sends commands through, for the ``url`` option: a
+    :class:`SyncLane` over a standalone client, or a ``RedisCluster``."""
     if options.get("cluster"):
+        kwargs = _client_kwargs(options, _backoff_retry(Retry, options))
         return redis.cluster.RedisCluster.from_url(options["url"], **kwargs)
-    return redis.Redis.from_url(options["url"], **kwargs)
+    # The lane retries; the connections themselves must not retry again.
+    client = redis.Redis.from_url(options["url"], **_client_kwargs(options, Retry(NoBackoff(), 0)))
+    return SyncLane(client, int(options.get("retries") or 0))
 
 
 def build_async(options: Mapping[str, Any]) -> Any:
-    """An asyncio client for the ``url`` option; call it inside the loop that will use it."""
-    kwargs = _client_kwargs(options, AsyncRetry)
+    """The async counterpart of :func:`build_sync`; call it inside the loop that will use it."""
     if options.get("cluster"):
+        kwargs = _client_kwargs(options, _backoff_retry(AsyncRetry, options))
         return redis.asyncio.cluster.RedisCluster.from_url(options["url"], **kwargs)
-    return redis.asyncio.Redis.from_url(options["url"], **kwargs)
+    kwargs = _client_kwargs(options, AsyncRetry(NoBackoff(), 0))
+    # The lane enforces socket_timeout over the whole command itself: redis-py
+    # would spawn a task per send to enforce it.
+    kwargs["socket_timeout"] = None
+    client = redis.asyncio.Redis.from_url(options["url"], **kwargs)
+    return AsyncLane(client, int(options.get("retries") or 0), options.get("socket_timeout"))
 
 
 def mask_url(url: str) -> str:

@@ -80,14 +80,21 @@ class RedisDriver(Driver):
             "most connections one pool opens (one pool per manager, or per event loop); "
             "unset: no limit",
         ),
-        Option("socket_timeout", float, 2.0, "seconds to wait for a reply before failing"),
+        Option(
+            "socket_timeout",
+            float,
+            2.0,
+            "seconds a command may wait for its reply (async: for connecting and "
+            "replying) before the request fails",
+        ),
         Option("socket_connect_timeout", float, 2.0, "seconds to wait for a connection"),
         Option(
             "retries",
             int,
             1,
             "times a command is retried on a new connection after a connection error "
-            "(covers a pooled connection that died with a server restart)",
+            "(covers a pooled connection that died with a server restart); timeouts "
+            "are not retried",
         ),
     )
     touches_on_read: ClassVar[bool] = True

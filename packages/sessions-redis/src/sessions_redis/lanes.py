@@ -1,0 +1,172 @@
+"""The short path from a session operation to one Redis command and its reply.
+
+``client.execute_command`` wraps every command in redis-py's general machinery
+(pool checkout with a readiness probe, retry closures, observability hooks and,
+in asyncio, a task per send to enforce ``socket_timeout``). For one command per
+request that machinery costs as much client CPU as the command itself, so for
+the standalone servers it builds from ``url`` the driver keeps a small free list
+of redis-py connections (checked out of the client's own pool) and talks over
+them directly with redis-py's connection API: pack, send, read the reply. Cluster
+clients and application-provided clients go through ``execute_command``.
+
+A connection error is retried ``retries`` times on the same connection object,
+which reconnects (a timeout is not retried); the four session commands are
+idempotent, so a command the server did run before the connection broke does no
+harm when repeated. Any other failure leaves the connection disconnected, never
+half-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from redis import exceptions as rx
+from redis.backoff import ExponentialWithJitterBackoff
+
+__all__ = ["AsyncLane", "SyncLane", "backoff"]
+
+# Connection errors are retried; a timeout is not: the server is slow or hung,
+# and asking again would only double the wait. (The builtin TimeoutError, an
+# OSError, is caught before OSError.)
+_TIMEOUTS = (rx.TimeoutError, TimeoutError)
+_RETRIED = (rx.ConnectionError, OSError)
+
+
+def backoff() -> ExponentialWithJitterBackoff:
+    """The pause before a retry: enough to ride over a pooled connection that
+    died with a server restart, short enough that a request fails fast while
+    Redis is really down (redis-py's default retries ten times, seconds in all)."""
+    return ExponentialWithJitterBackoff(cap=0.1, base=0.005)
+
+
+class SyncLane:
+    """Commands over a ``redis.Redis`` client's pool, for threads."""
+
+    def __init__(self, client: Any, retries: int) -> None:
+        self.client = client
+        self._pool = client.connection_pool
+        self._retries = retries
+        self._backoff = backoff()
+        self._free: deque[Any] = deque()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def execute_command(self, *args: Any) -> Any:
+        """Send one command and return its reply (redis-py exceptions on failure)."""
+        if self._pid != os.getpid():
+            self._forked()
+        free = self._free
+        try:
+            conn = free.pop()
+        except IndexError:
+            conn = self._pool.get_connection()
+        failures = 0
+        try:
+            while True:
+                try:
+                    conn.send_packed_command(conn.pack_command(*args), check_health=False)
+                    return conn.read_response()
+                except rx.ResponseError:
+                    raise
+                except _TIMEOUTS:
+                    conn.disconnect()
+                    raise
+                except _RETRIED:
+                    conn.disconnect()
+                    failures += 1
+                    if failures > self._retries:
+                        raise
+                    time.sleep(self._backoff.compute(failures))
+                except BaseException:
+                    conn.disconnect()
+                    raise
+        finally:
+            free.append(conn)
+
+    def _forked(self) -> None:
+        # Connections inherited from the parent process belong to the parent;
+        # redis-py's pool resets itself on its next checkout in this process.
+        with self._lock:
+            self._free = deque()
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Hand the idle connections back to the pool and disconnect the pool."""
+        free, self._free = self._free, deque()
+        for conn in free:
+            self._pool.release(conn)
+        self.client.close()
+
+
+class AsyncLane:
+    """Commands over a ``redis.asyncio.Redis`` client's pool, in the loop that made it.
+
+    ``timeout`` bounds a whole command (connecting, every attempt) with one
+    ``asyncio.timeout`` rather than redis-py's per-send task; a connection
+    interrupted by it is left disconnected.
+    """
+
+    def __init__(self, client: Any, retries: int, timeout: float | None) -> None:
+        self.client = client
+        self._pool = client.connection_pool
+        self._retries = retries
+        self._timeout = timeout
+        self._backoff = backoff()
+        self._free: deque[Any] = deque()
+
+    async def execute_command(self, *args: Any) -> Any:
+        """Send one command and return its reply (redis-py exceptions on failure)."""
+        if self._timeout is None:
+            return await self._command(args)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._command(args)
+        except TimeoutError:  # asyncio.timeout's, raised when the deadline passes
+            raise rx.TimeoutError(
+                f"no reply from Redis within socket_timeout={self._timeout}s"
+            ) from None
+
+    async def _command(self, args: tuple[Any, ...]) -> Any:
+        free = self._free
+        try:
+            conn = free.pop()
+        except IndexError:
+            # Inside the deadline: a new connection's handshake waits for a reply too.
+            conn = await self._pool.get_connection()
+        try:
+            return await self._attempts(conn, args)
+        finally:
+            free.append(conn)
+
+    async def _attempts(self, conn: Any, args: tuple[Any, ...]) -> Any:
+        failures = 0
+        while True:
+            try:
+                await conn.send_packed_command(conn.pack_command(*args), check_health=False)
+                return await conn.read_response()
+            except rx.ResponseError:
+                raise
+            except _TIMEOUTS:
+                await conn.disconnect(nowait=True)
+                raise
+            except _RETRIED:
+                await conn.disconnect(nowait=True)
+                failures += 1
+                if failures > self._retries:
+                    raise
+                await asyncio.sleep(self._backoff.compute(failures))
+            except BaseException:
+                await conn.disconnect(nowait=True)
+                raise
+
+    async def aclose(self) -> None:
+        """Hand the idle connections back to the pool and close the client."""
+        free, self._free = self._free, deque()
+        for conn in free:
+            await self._pool.release(conn)
+        await self.client.aclose()
