@@ -34,12 +34,14 @@ def _run(manager: SessionManager, progress: GcProgress) -> GcResult:
 def _size(nbytes: int | None) -> str:
     if nbytes is None:
         return "unknown"
-    size = float(nbytes)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{nbytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+    if nbytes < 1024:
+        return f"{nbytes} bytes"
+    size = nbytes / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
-    raise AssertionError("unreachable")
+    return f"{size:.1f} GiB"
 
 
 @click.command()
