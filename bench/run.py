@@ -24,7 +24,9 @@ def main() -> int:
     names = args.names or available
     unknown = sorted(set(names) - set(available))
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}")
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}"
+        )
     sys.path.insert(0, str(HERE))
     for name in names:
         module = importlib.import_module(f"bench_{name}")
