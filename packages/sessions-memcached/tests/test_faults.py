@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -122,6 +123,7 @@ def test_timeout_is_a_driver_error(start_memcached: Callable[..., Any]) -> None:
     # A frozen server accepts nothing and answers nothing: a hung memcached.
     pid = server.process._process.pid
     os.kill(pid, signal.SIGSTOP)
+    _wait_stopped(pid)
     try:
         with pytest.raises(DriverError, match="failed to read") as caught:
             h.call("read", key)
@@ -129,6 +131,14 @@ def test_timeout_is_a_driver_error(start_memcached: Callable[..., Any]) -> None:
     finally:
         os.kill(pid, signal.SIGCONT)
     assert h.call("read", key) == {"a": 1}
+
+
+def _wait_stopped(pid: int) -> None:
+    """Wait until the kernel shows ``pid`` stopped (signals arrive asynchronously)."""
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the server did not stop"
+        time.sleep(0.01)
 
 
 def test_manager_close_releases_connections(start_memcached: Callable[..., Any]) -> None:
