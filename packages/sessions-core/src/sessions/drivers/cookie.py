@@ -166,10 +166,11 @@ class CookieRequest:
             self._refuse(str(exc))
             return None
         now = time.time() * 1000
-        if opened.expires_ms <= now:
-            self._refuse(f"expired {(now - opened.expires_ms) / 1000:.0f} s ago")
+        expires_ms, payload, _ = opened
+        if expires_ms <= now:
+            self._refuse(f"expired {(now - expires_ms) / 1000:.0f} s ago")
             return None
-        return opened.payload
+        return payload
 
     def _refuse(self, reason: str) -> None:
         driver = self._driver
