@@ -10,6 +10,11 @@ Contenders, in one run:
 
 Every row carries whether the contender sends a Set-Cookie over 4096 bytes
 (which browsers drop) when the session grows to about 6 KB.
+
+The rows are timed with bench.harness one contender after another; on a
+shared machine the load drifts between them, so the ASGI ratio that matters
+(ours / Starlette) is measured a second time with the contenders' batches
+taken in turn (``interleaved_us``).
 """
 
 from __future__ import annotations
