@@ -478,12 +478,12 @@ def test_describe_names_the_cookie() -> None:
 # -- size limit ------------------------------------------------------------------------
 
 
-def _largest_fitting(driver: CookieDriver) -> int:
+def _largest_fitting(driver: CookieDriver, https: bool) -> int:
     """The longest string value whose data cookie still fits, found by bisection."""
     low, high = 0, COOKIE_LIMIT
     while low < high:
         mid = (low + high + 1) // 2
-        bound, _ = request(driver, {})
+        bound, _ = request(driver, {}, https=https)
         try:
             bound.write(new_key(), {"v": "x" * mid})
         except CookieTooLargeError:
@@ -498,19 +498,23 @@ def _largest_fitting(driver: CookieDriver) -> int:
 )
 def test_limit_is_exact_on_the_whole_set_cookie_line(cookie: dict[str, Any]) -> None:
     driver, _ = make_driver(cookie=cookie)
-    fits = _largest_fitting(driver)
-    bound, context = request(driver, {})
-    bound.write(new_key(), {"v": "x" * fits})
-    header = context.outgoing[DATA].header()
-    assert COOKIE_LIMIT - 4 <= len(header) <= COOKIE_LIMIT
-    bound, context = request(driver, {})
-    with pytest.raises(CookieTooLargeError) as caught:
-        bound.write(new_key(), {"v": "x" * (fits + 3)})
-    message = str(caught.value)
-    assert "4096-byte limit" in message
-    assert "server-side driver" in message
-    assert re.search(r"would be 409[7-9] bytes|would be 41\d\d bytes", message)
-    assert DATA not in context.outgoing
+    # Plain http and https alternate, so the per-Secure-flag size cache is
+    # exercised both ways on one driver.
+    for https in (False, True, False):
+        fits = _largest_fitting(driver, https)
+        bound, context = request(driver, {}, https=https)
+        bound.write(new_key(), {"v": "x" * fits})
+        header = context.outgoing[DATA].header()
+        assert ("; Secure" in header) is https
+        assert COOKIE_LIMIT - 4 <= len(header) <= COOKIE_LIMIT
+        bound, context = request(driver, {}, https=https)
+        with pytest.raises(CookieTooLargeError) as caught:
+            bound.write(new_key(), {"v": "x" * (fits + 3)})
+        message = str(caught.value)
+        assert "4096-byte limit" in message
+        assert "server-side driver" in message
+        assert re.search(r"would be 409[7-9] bytes|would be 41\d\d bytes", message)
+        assert DATA not in context.outgoing
 
 
 def test_too_large_write_keeps_the_earlier_queued_cookie() -> None:
