@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sessions.driver import DriverConfig
 from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
 from sessions_file import FileDriver
 
@@ -46,6 +47,27 @@ class TestFileSyncFsync(DriverConformance):
     @pytest.fixture(autouse=True)
     def _location(self, tmp_path: Path) -> None:
         self.driver_options = {"location": str(tmp_path / "sessions"), "fsync": True}
+
+    def corrupt(self, harness: Harness, session_id: str) -> None:
+        _corrupt(harness, session_id)
+
+
+class TempFileDriver(FileDriver):
+    """The driver as it runs where files cannot be swapped (temporary files)."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        super().__init__(config)
+        self._swap = False
+
+
+class TestFileSyncTemporaryFiles(DriverConformance):
+    """The contract through the temporary-file write path."""
+
+    driver_factory = TempFileDriver
+
+    @pytest.fixture(autouse=True)
+    def _location(self, tmp_path: Path) -> None:
+        self.driver_options = {"location": str(tmp_path / "sessions")}
 
     def corrupt(self, harness: Harness, session_id: str) -> None:
         _corrupt(harness, session_id)

@@ -18,7 +18,8 @@ EXPIRED = AGE + GRACE_SECONDS + 5
 
 
 def _files(root: Path) -> set[str]:
-    return {p.name for p in root.rglob("*") if p.is_file()}
+    """Names of the session files (not spares) under ``root``."""
+    return {p.name for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
 def test_removes_expired_keeps_live(

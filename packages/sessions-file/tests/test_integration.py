@@ -30,6 +30,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_audit)
 
 
+def _sessions(location: Path) -> list[Path]:
+    """Session files (not spares) under ``location``."""
+    return [p for p in location.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
 @pytest.fixture
 def manager(location: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionManager]:
     """A manager that finds the driver through the installed entry point."""
@@ -90,12 +95,11 @@ def test_asgi_requests_round_trip(manager: SessionManager, location: Path) -> No
     app = SessionMiddleware(Starlette(routes=[Route("/", count)]), manager)
     with TestClient(app) as client:
         assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
-        files = [p for p in location.rglob("*") if p.is_file()]
-        assert len(files) == 1
+        assert len(_sessions(location)) == 1
         client.cookies.clear()
         client.cookies.set("session", "forged.value")
         assert client.get("/").text == "1"  # a bad cookie gets a fresh session
-    assert len([p for p in location.rglob("*") if p.is_file()]) == 2
+    assert len(_sessions(location)) == 2
 
 
 def test_wsgi_requests_round_trip(manager: SessionManager, location: Path) -> None:
@@ -110,7 +114,7 @@ def test_wsgi_requests_round_trip(manager: SessionManager, location: Path) -> No
 
     client = Client(SessionMiddleware(application, manager))
     assert [client.get("/").get_data(as_text=True) for _ in range(3)] == ["1", "2", "3"]
-    (path,) = [p for p in location.rglob("*") if p.is_file()]
+    (path,) = _sessions(location)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     # Another worker process of the same app (a second manager) sees the session.
     other = SessionManager(manager.config)

@@ -27,7 +27,8 @@ def test_write_leaves_no_temporary_file(recorder: Any, location: Path) -> None:
     for i in range(5):
         driver.write(key, {"i": i})
     assert _temp_files(location) == []
-    assert [p.name for p in location.rglob("*") if p.is_file()] == [key]
+    names = sorted(p.name for p in location.rglob("*") if p.is_file())
+    assert names == sorted([key, f".{key}.spare"])
 
 
 def test_write_replaces_the_inode(recorder: Any) -> None:
@@ -187,6 +188,7 @@ def test_write_failure_raises_driver_error_naming_the_path(recorder: Any) -> Non
 
 def test_rename_failure_removes_the_temporary_file(recorder: Any) -> None:
     driver: FileDriver = recorder.driver
+    driver._swap = False  # the temporary-file path, used where files cannot be swapped
     key = new_key()
     # A non-empty directory where the session file should be: rename over it fails.
     target = Path(driver.layout.path(key))
@@ -208,3 +210,78 @@ def test_destroy_removes_the_file(recorder: Any) -> None:
 
 def test_describe_is_the_location(recorder: Any, location: Path) -> None:
     assert recorder.driver.describe() == str(location)
+
+
+def _swapping(driver: FileDriver) -> None:
+    from sessions_file import locks
+
+    if locks.exchange is None:
+        pytest.skip("this system cannot swap files; the driver uses temporary files")
+
+
+def test_rewrites_recycle_two_inodes(recorder: Any) -> None:
+    # After two writes a session owns two inodes (file and spare) and later
+    # writes swap between them: no inode is created or freed per write.
+    driver: FileDriver = recorder.driver
+    _swapping(driver)
+    key = new_key()
+    driver.write(key, {"v": 1})
+    driver.write(key, {"v": 2})
+    path, spare = driver.layout.path(key), driver.layout.spare(key)
+    inodes = {os.stat(path).st_ino, os.stat(spare).st_ino}
+    for v in range(3, 10):
+        driver.write(key, {"v": v})
+        assert driver.read(key) == {"v": v}
+        assert {os.stat(path).st_ino, os.stat(spare).st_ino} == inodes
+    assert Path(spare).read_bytes() == b'{"v":8}'  # the previous version, now the spare
+
+
+def test_shorter_rewrite_truncates_the_spare(recorder: Any) -> None:
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    for values in ({"v": "x" * 5000}, {"v": "y" * 4000}, {"v": "z"}, {"v": "w" * 10}):
+        driver.write(key, values)
+        assert driver.read(key) == values
+        assert os.path.getsize(driver.layout.path(key)) == len(json_of(values))
+
+
+def json_of(values: dict[str, Any]) -> bytes:
+    from sessions.codec import encode
+
+    return encode(values)
+
+
+def test_spare_file_is_private_and_destroyed_with_the_session(recorder: Any) -> None:
+    driver: FileDriver = recorder.driver
+    _swapping(driver)
+    key = new_key()
+    driver.write(key, {"v": 1})
+    driver.write(key, {"v": 2})
+    spare = driver.layout.spare(key)
+    assert os.stat(spare).st_mode & 0o777 == 0o600
+    driver.destroy(key)
+    assert not os.path.exists(spare)
+    assert not os.path.exists(driver.layout.path(key))
+
+
+def test_falls_back_to_temporary_files_where_swapping_is_refused(
+    recorder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some file systems (NFS, some FUSE) refuse RENAME_EXCHANGE with EINVAL.
+    import errno
+
+    from sessions_file import locks
+
+    def refuse(one: str, other: str) -> None:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), one, None, other)
+
+    monkeypatch.setattr(locks, "exchange", refuse)
+    driver: FileDriver = recorder.driver
+    driver._swap = True
+    key = new_key()
+    driver.write(key, {"v": 1})  # first write renames the spare in: no swap needed
+    driver.write(key, {"v": 2})  # the swap is refused: temporary file instead
+    assert driver._swap is False
+    driver.write(key, {"v": 3})
+    assert driver.read(key) == {"v": 3}
+    assert _temp_files(driver.root) == []

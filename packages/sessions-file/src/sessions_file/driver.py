@@ -17,9 +17,9 @@ from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.keys import is_storage_key
 
-from . import files
+from . import files, locks
 from .gc import collect
-from .layout import MAX_SHARD_LEVELS, Layout, prepare_location
+from .layout import MAX_SHARD_LEVELS, SPARE_SUFFIX, Layout, prepare_location
 
 __all__ = ["DEFAULT_LOCATION", "FileDriver"]
 
@@ -90,6 +90,8 @@ class FileDriver(Driver):
         self.root = prepare_location(Path(location), f"{prefix}.location")
         self.layout = Layout(self.root, 2 if levels is None else int(levels))
         self.fsync = bool(options.get("fsync"))
+        # Swap spare files in where the system can; learnt per file system at first write.
+        self._swap = locks.exchange is not None
         self.gc_probability = probability
         self._age = config.age
         self._root = str(self.root)
@@ -144,16 +146,29 @@ class FileDriver(Driver):
         path = os.path.join(directory, session_id)
         data = encode(values)
         with self._failure("write", path):
-            files.write_atomic(directory, path, session_id, data, self.fsync)
+            if not (self._swap and self._write_swapped(directory, path, session_id, data)):
+                files.write_atomic(directory, path, session_id, data, self.fsync)
         if self.gc_probability:
             self._maybe_collect()
 
+    def _write_swapped(self, directory: str, path: str, session_id: str, data: bytes) -> bool:
+        spare = os.path.join(directory, f".{session_id}{SPARE_SUFFIX}")
+        try:
+            files.write_swapped(directory, path, spare, data, self.fsync)
+        except files.SwapUnsupported:
+            logger.info("%s cannot swap files; writing through temporary files", directory)
+            self._swap = False
+            return False
+        return True
+
     def destroy(self, session_id: str) -> None:
-        """Remove the session file; a missing one (or an invalid id) is not an error."""
+        """Remove the session file (and its spare); a missing one (or an invalid
+        id) is not an error."""
         if is_storage_key(session_id):
             path = self.layout.path(session_id)
             with self._failure("destroy", path):
                 files.remove(path)
+                files.remove(self.layout.spare(session_id))
 
     def touch(self, session_id: str) -> None:
         """Restart the expiry of a live session without rewriting it."""

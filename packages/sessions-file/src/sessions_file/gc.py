@@ -1,6 +1,10 @@
-"""Garbage collection: remove expired session files and stale temporary files.
+"""Garbage collection: remove expired session files, their spare files, and
+stale temporary files.
 
 Files are judged by their modification time alone (``lstat``), never opened.
+A spare file is as old as its session's activity before the last write, so it
+goes once that is past the session cutoff (removing a spare is always safe: the
+next write of that session makes a new one).
 The walk covers every shard depth up to :data:`~sessions_file.layout.MAX_SHARD_LEVELS`,
 so sessions written under an earlier ``shard_levels`` setting are collected
 too. Work is done in bounded batches: after each, progress is reported, a stop
@@ -16,7 +20,13 @@ from dataclasses import dataclass
 
 from sessions.driver import GcProgress, GcResult
 
-from .layout import MAX_SHARD_LEVELS, is_session_name, is_shard_name, is_temp_name
+from .layout import (
+    MAX_SHARD_LEVELS,
+    is_session_name,
+    is_shard_name,
+    is_spare_name,
+    is_temp_name,
+)
 
 __all__ = ["GRACE_SECONDS", "STALE_TEMP_SECONDS", "collect"]
 
@@ -45,7 +55,7 @@ class _Walk:
 
     def entry(self, entry: os.DirEntry[str]) -> None:
         name = entry.name
-        if is_session_name(name):
+        if is_session_name(name) or is_spare_name(name):
             cutoff = self.session_cutoff
         elif is_temp_name(name):
             cutoff = self.temp_cutoff

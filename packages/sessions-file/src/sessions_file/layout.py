@@ -23,6 +23,7 @@ __all__ = [
     "InvalidSessionIdError",
     "Layout",
     "is_session_name",
+    "is_spare_name",
     "is_temp_name",
     "prepare_location",
 ]
@@ -31,8 +32,11 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 MAX_SHARD_LEVELS = 3
 TEMP_SUFFIX = ".tmp"
+SPARE_SUFFIX = ".spare"
 # ".<storage key>.<12 hex>.tmp": the leading dot keeps it out of the session namespace.
 _TEMP_NAME = re.compile(r"\.[A-Za-z0-9_-]{43}\.[0-9a-f]{12}\.tmp")
+# ".<storage key>.spare": the inode the next write of that session fills.
+_SPARE_NAME = re.compile(r"\.[A-Za-z0-9_-]{43}\.spare")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9_-]")
 
 
@@ -58,6 +62,11 @@ def is_session_name(name: str) -> bool:
 def is_temp_name(name: str) -> bool:
     """True when a directory entry's name is one of our temporary files."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX) and bool(_TEMP_NAME.fullmatch(name))
+
+
+def is_spare_name(name: str) -> bool:
+    """True when a directory entry's name is a session's spare file."""
+    return name.endswith(SPARE_SUFFIX) and bool(_SPARE_NAME.fullmatch(name))
 
 
 def is_shard_name(name: str) -> bool:
@@ -87,6 +96,10 @@ class Layout:
     def path(self, session_id: str) -> str:
         """The session file of ``session_id`` (which must be a storage key)."""
         return os.path.join(self.directory(session_id), session_id)
+
+    def spare(self, session_id: str) -> str:
+        """The spare file of ``session_id``, next to its session file."""
+        return os.path.join(self.directory(session_id), f".{session_id}{SPARE_SUFFIX}")
 
 
 def prepare_location(location: Path, option: str) -> Path:
