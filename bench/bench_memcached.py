@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness import Result, asgi_runner, compare, report, wsgi_runner
+from harness import Result, asgi_runner, report, wsgi_runner
 from pymemcache.client.base import Client
 from sessions import SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
@@ -248,6 +249,24 @@ def flask_session(memcached: Memcached, *, no_delay: bool) -> Any:
 # -- the run ---------------------------------------------------------------------
 
 
+def compare(
+    runners: dict[str, Callable[[int], float]], *, batch: int, repeats: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(median, best) µs per request of each runner, batches interleaved round-robin.
+
+    Like ``harness.compare``, plus the best batch: on a machine shared with other
+    work the fastest batch is the one least disturbed by it.
+    """
+    for run_batch in runners.values():
+        run_batch(max(batch // 5, 20))
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run_batch in runners.items():
+            samples[name].append(run_batch(batch) / batch * 1e6)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    return median, {name: min(values) for name, values in samples.items()}
+
+
 def _commands(memcached: Memcached, run: Callable[[int], float], n: int) -> str:
     """Commands and new connections per request, as memcached counted them."""
     before = memcached.stats()
@@ -287,17 +306,22 @@ def main(quick: bool) -> str:
             }
             closers.extend(close for _, close in contenders.values())
             runs = {name: run for name, (run, _) in contenders.items()}
-            m = compare(runs, batch=batch, repeats=repeats)
+            m, best = compare(runs, batch=batch, repeats=repeats)
             notes = {name: _commands(memcached, runs[name], 50) for name in runs}
-            asgi_rows += [Result(group, n, us, {"per request": notes[n]}) for n, us in m.items()]
+            asgi_rows += [
+                Result(group, n, us, {"best batch": f"{best[n]:.1f}", "per request": notes[n]})
+                for n, us in m.items()
+            ]
             ours_us, yardstick = (
                 m["sessions (memcached driver)"],
                 m["raw pymemcache, worker thread"],
             )
+            best_ratio = best["sessions (memcached driver)"] / best["raw pymemcache, worker thread"]
             lines.append(
                 f"  ASGI {kind}: sessions(memcached) / (bare app + raw pymemcache in a worker "
-                f"thread) = {ours_us / yardstick:.2f} (target <= {TARGET}); "
-                f"/ raw on the loop = {ours_us / m['raw pymemcache, on the loop']:.2f}"
+                f"thread) = {ours_us / yardstick:.2f} median, {best_ratio:.2f} best batches "
+                f"(target <= {TARGET}); / raw on the loop = "
+                f"{ours_us / m['raw pymemcache, on the loop']:.2f}"
             )
             lines.append(
                 f"    driver's share: sessions(memcached) - sessions(memory) = "
@@ -318,24 +342,31 @@ def main(quick: bool) -> str:
                     flask_session(memcached, no_delay=True), path
                 ),
             }
-            m = compare(wsgi, batch=batch, repeats=repeats)
+            m, best = compare(wsgi, batch=batch, repeats=repeats)
             # pymemcache's defaults stall ~40 ms per request on Nagle's algorithm:
             # a few requests are enough to measure that.
             slow = wsgi_runner(flask_session(memcached, no_delay=False), path)
             slow(3)
-            m["Flask-Session memcached, pymemcache defaults"] = sorted(
-                slow(10) / 10 * 1e6 for _ in range(3)
-            )[1]
+            slow_samples = sorted(slow(10) / 10 * 1e6 for _ in range(3))
+            m["Flask-Session memcached, pymemcache defaults"] = slow_samples[1]
+            best["Flask-Session memcached, pymemcache defaults"] = slow_samples[0]
             wsgi["Flask-Session memcached, pymemcache defaults"] = slow
             notes = {name: _commands(memcached, wsgi[name], 10) for name in wsgi}
-            wsgi_rows += [Result(group, n, us, {"per request": notes[n]}) for n, us in m.items()]
+            wsgi_rows += [
+                Result(group, n, us, {"best batch": f"{best[n]:.1f}", "per request": notes[n]})
+                for n, us in m.items()
+            ]
             ours_us, yardstick = (
                 m["sessions.flask (memcached driver)"],
                 m["bare Flask + raw pymemcache"],
             )
+            best_ratio = (
+                best["sessions.flask (memcached driver)"] / best["bare Flask + raw pymemcache"]
+            )
             lines.append(
                 f"  WSGI {kind}: sessions.flask(memcached) / (bare Flask + raw pymemcache) = "
-                f"{ours_us / yardstick:.2f} (target <= {TARGET}); Flask-Session no_delay / ours = "
+                f"{ours_us / yardstick:.2f} median, {best_ratio:.2f} best batches "
+                f"(target <= {TARGET}); Flask-Session no_delay / ours = "
                 f"{m['Flask-Session memcached, no_delay=True'] / ours_us:.2f}; "
                 f"Flask-Session defaults / ours = "
                 f"{m['Flask-Session memcached, pymemcache defaults'] / ours_us:.0f}"
