@@ -6,9 +6,14 @@ kind of request (read-only: the session exists and is only read; read-write:
 a counter in the session changes on every request), the rows are:
 
 * ``bare app``: the same application without sessions and without Redis;
-* ``floor``: the bare application issuing, with the raw redis-py client, the
-  minimal commands such a request needs (GETEX; GETEX then SET): the physical
-  limit any Redis session library pays;
+* ``floor``: the bare application issuing, with the raw redis-py client
+  (``client.getex``, ``client.set``), the minimal commands such a request needs
+  (GETEX; GETEX then SET): the limit a session library built on redis-py's
+  client API pays;
+* ``floor, connection API``: the same commands sent the way sessions-redis
+  sends them (redis-py connections checked out once, hiredis packing, no
+  per-command retry/observability wrapper), so the gap between this row and
+  ``sessions-redis`` is the whole cost of the session layer itself;
 * ``sessions-redis``, ``starsessions RedisStore``, ``Flask-Session redis``.
 
 Every row is measured in several interleaved rounds (the machine may be
@@ -53,8 +58,10 @@ class Server:
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="bench-redis-")
         self.process = subprocess.Popen(
-            [binary, "--save", "", "--appendonly", "no", "--port", str(self.port)]
-            + ["--bind", "127.0.0.1", "--dir", self.workdir],
+            [
+                *(binary, "--save", "", "--appendonly", "no", "--port", str(self.port)),
+                *("--bind", "127.0.0.1", "--dir", self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -193,6 +200,21 @@ def async_floor(server: Server, write: bool) -> Any:
     return _starlette(view)
 
 
+def async_floor_lean(server: Server, write: bool) -> Any:
+    from sessions_redis.lanes import AsyncLane
+    from starlette.responses import PlainTextResponse
+
+    lane = AsyncLane(redis.asyncio.Redis.from_url(server.url), retries=0, timeout=None)
+
+    async def view(request: Any) -> Any:
+        await lane.execute_command("GETEX", "floor:async", "EX", AGE)
+        if write:
+            await lane.execute_command("SET", "floor:async", PAYLOAD, "EX", AGE)
+        return PlainTextResponse("ok")
+
+    return _starlette(view)
+
+
 def async_ours(server: Server, write: bool) -> Any:
     from sessions import SessionConfig, SessionManager
     from sessions.asgi import SessionMiddleware
@@ -212,9 +234,7 @@ def async_starsessions(server: Server, write: bool) -> Any:
 
     store = RedisStore(connection=redis.asyncio.Redis.from_url(server.url))
     app = SessionAutoloadMiddleware(_starlette(_session_view(write)))
-    return SessionMiddleware(
-        app, store=store, lifetime=AGE, rolling=True, cookie_https_only=False
-    )
+    return SessionMiddleware(app, store=store, lifetime=AGE, rolling=True, cookie_https_only=False)
 
 
 # -- sync contenders (Flask) --------------------------------------------------------------
@@ -257,6 +277,22 @@ def sync_floor(server: Server, write: bool) -> Any:
     return app
 
 
+def sync_floor_lean(server: Server, write: bool) -> Any:
+    from sessions_redis.lanes import SyncLane
+
+    app = _flask()
+    lane = SyncLane(redis.Redis.from_url(server.url), retries=0)
+
+    @app.route("/")
+    def view() -> str:
+        lane.execute_command("GETEX", "floor:sync", "EX", AGE)
+        if write:
+            lane.execute_command("SET", "floor:sync", PAYLOAD, "EX", AGE)
+        return "ok"
+
+    return app
+
+
 def sync_ours(server: Server, write: bool) -> Any:
     from sessions import SessionConfig, SessionManager
     from sessions.flask import FlaskSessions
@@ -294,15 +330,82 @@ Factory = Callable[[Server, bool], Any]
 ASYNC: list[tuple[str, Factory]] = [
     ("bare app", async_bare),
     ("floor", async_floor),
+    ("floor, connection API", async_floor_lean),
     ("sessions-redis", async_ours),
     ("starsessions RedisStore", async_starsessions),
 ]
 SYNC: list[tuple[str, Factory]] = [
     ("bare app", sync_bare),
     ("floor", sync_floor),
+    ("floor, connection API", sync_floor_lean),
     ("sessions-redis", sync_ours),
     ("Flask-Session redis", sync_flask_session),
 ]
+
+
+def _client_paths(server: Server, rounds: int, n: int) -> list[Result]:
+    """µs per GETEX of a 1 KB session, client only, for the client paths one
+    could build on: which parser, and redis-py's command API or its connections."""
+    from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
+    from sessions_redis.lanes import AsyncLane, SyncLane
+
+    key = "paths:session"
+    server.admin.set(key, b'{"blob":"' + b"x" * 1000 + b'"}')
+    group = "one GETEX of a 1 KB session, client only (no app)"
+    sync_paths: dict[str, Callable[[], Any]] = {}
+    python_client = redis.Redis.from_url(server.url, parser_class=_RESP2Parser)
+    hiredis_client = redis.Redis.from_url(server.url)
+    lane = SyncLane(redis.Redis.from_url(server.url), retries=1)
+    sync_paths["sync: client.getex, Python parser"] = lambda: python_client.getex(key, ex=AGE)
+    sync_paths["sync: client.getex, hiredis parser"] = lambda: hiredis_client.getex(key, ex=AGE)
+    sync_paths["sync: sessions-redis lane (hiredis)"] = lambda: lane.execute_command(
+        "GETEX", key, "EX", AGE
+    )
+
+    def time_sync(fn: Callable[[], Any]) -> float:
+        for _ in range(100):
+            fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def async_paths() -> dict[str, float]:
+        python_client = redis.asyncio.Redis.from_url(server.url, parser_class=_AsyncRESP2Parser)
+        hiredis_client = redis.asyncio.Redis.from_url(server.url)
+        lane = AsyncLane(redis.asyncio.Redis.from_url(server.url), retries=1, timeout=2.0)
+        paths: dict[str, Callable[[], Any]] = {
+            "async: client.getex, Python parser": lambda: python_client.getex(key, ex=AGE),
+            "async: client.getex, hiredis parser": lambda: hiredis_client.getex(key, ex=AGE),
+            "async: sessions-redis lane (hiredis)": lambda: lane.execute_command(
+                "GETEX", key, "EX", AGE
+            ),
+        }
+        best: dict[str, float] = {}
+        for _ in range(rounds):
+            for name, fn in paths.items():
+                for _ in range(100):
+                    await fn()
+                start = time.perf_counter()
+                for _ in range(n):
+                    await fn()
+                us = (time.perf_counter() - start) / n * 1e6
+                best[name] = min(us, best.get(name, us))
+        await python_client.aclose()
+        await hiredis_client.aclose()
+        await lane.aclose()
+        return best
+
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, fn in sync_paths.items():
+            us = time_sync(fn)
+            best[name] = min(us, best.get(name, us))
+    best.update(asyncio.run(async_paths()))
+    python_client.close()
+    hiredis_client.close()
+    lane.close()
+    return [Result(group, name, us) for name, us in best.items()]
 
 
 def _measure(
@@ -338,6 +441,7 @@ def main(quick: bool) -> str:
     started = time.perf_counter()
     results: list[Result] = []
     try:
+        results += _client_paths(server, rounds, batch * repeats)
         for write in (False, True):
             kind = "read-write" if write else "read-only"
             results += _measure(
@@ -353,4 +457,4 @@ def main(quick: bool) -> str:
         f"(hiredis parser: {redis.utils.HIREDIS_AVAILABLE}); best of {rounds} interleaved "
         f"rounds of {repeats}x{batch} requests; {time.perf_counter() - started:.0f} s"
     )
-    return header + report(results, baseline="floor")
+    return header + report(results, baseline="floor")  # the client-path group has no floor

@@ -194,3 +194,17 @@ def test_unreachable_at_startup_fails_on_first_request_not_at_import(
     assert_names_everything(failed.value, "write", own_redis)
     own_redis.start()
     assert browser.get("/put?user=ada") == {"user": "ada"}
+
+
+def test_server_without_getex_is_named_clearly(tools: Any) -> None:
+    # As a Redis older than 6.2 would: GETEX is an unknown command.
+    server = tools.start_redis("redis-no-getex", "--rename-command", "GETEX", "GETEX_HIDDEN")
+    try:
+        browser = WsgiBrowser(manager_for(server))
+        assert browser.get("/put?user=ada") == {"user": "ada"}
+        with pytest.raises(DriverError) as failed:
+            browser.get("/get")
+        assert_names_everything(failed.value, "read", server)
+        assert "needs Redis >= 6.2" in str(failed.value)
+    finally:
+        server.cleanup()

@@ -149,6 +149,9 @@ class RedisDriver(Driver):
         )
 
     def _failed(self, operation: str, exc: BaseException) -> DriverError:
+        if isinstance(exc, ResponseError) and "unknown command" in str(exc).lower():
+            # GETEX arrived in Redis 6.2; older servers answer "unknown command".
+            exc = RuntimeError(f"{exc} (the redis driver needs Redis >= 6.2 for GETEX)")
         return DriverError(self.config.name, operation, self._address, exc)
 
     # -- sync flavour ---------------------------------------------------------------
