@@ -19,6 +19,11 @@ every request (to slide its expiry); Django never slides it on read-only
 requests; sessions-sql slides it at most every ``touch_interval`` (60 s by
 default), and the ``touch_interval=0`` row refreshes on every request.
 
+Each row's figure is the median of many short samples, the rows of a group
+taking turns (a commit's fsync costs whatever the shared disk allows at that
+moment, so every row must be measured at every moment); ``quartiles`` shows the
+spread of the samples. Compare rows within a group only.
+
 Our contenders go through ``sessions.wsgi.SessionMiddleware`` (plain WSGI) and
 ``sessions.flask`` (Flask). The async flavour (aiosqlite, asyncpg) is measured
 over ASGI (``time_asgi``) against a bare Starlette app.
@@ -26,7 +31,9 @@ over ASGI (``time_asgi``) against a bare Starlette app.
 
 from __future__ import annotations
 
+import gc
 import secrets
+import statistics
 import tempfile
 import time
 import warnings
@@ -210,8 +217,6 @@ _open: list[Callable[[], None]] = []
 
 
 def _release() -> None:
-    import gc
-
     while _open:
         _open.pop()()
     gc.collect()
@@ -498,28 +503,32 @@ def _measure(
     is_async: bool,
     rounds: int,
     batch: int,
-    repeats: int,
 ) -> list[Result]:
     path = "/rw" if write else "/ro"
     kind = "read-write" if write else "read-only"
     group = f"{db} {kind} ({'ASGI' if is_async else 'WSGI'})"
-    best: dict[str, float] = {}
+    timer = time_asgi if is_async else time_wsgi
+    apps = {name: factory(dbs, db) for name, _bare, factory in contenders}
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    # Short samples, the contenders taking turns: a commit's fsync costs what
+    # the shared disk allows at that moment, so every row must see every moment.
     for _ in range(rounds):
-        for name, _bare, factory in contenders:
-            app, _counter = factory(dbs, db)
-            timer = time_asgi if is_async else time_wsgi
-            us = timer(app, path, batch=batch, repeats=repeats)
-            best[name] = min(us, best.get(name, us))
-            _release()
+        for name, (app, _counter) in apps.items():
+            samples[name].append(timer(app, path, batch=batch, repeats=1))
+            if is_async:
+                gc.collect()  # connections of the finished loop's engine
+    figure = {name: statistics.median(values) for name, values in samples.items()}
     results = []
-    for name, bare, factory in contenders:
-        app, counter = factory(dbs, db)
+    for name, bare, _factory in contenders:
+        app, counter = apps[name]
+        values = sorted(samples[name])
         notes: dict[str, Any] = {}
         if bare:
-            notes["adds"] = f"{best[name] - best[bare]:.0f} µs"
+            notes["adds"] = f"{figure[name] - figure[bare]:.0f} µs"
             notes["sql/req"] = per_request(app, path, counter, is_async)
-        _release()
-        results.append(Result(group, name, best[name], notes))
+        notes["quartiles"] = f"{values[len(values) // 4]:.0f}-{values[(3 * len(values)) // 4]:.0f}"
+        results.append(Result(group, name, figure[name], notes))
+    _release()
     return results
 
 
@@ -536,7 +545,7 @@ def _sqlite_settings(dbs: Databases) -> str:
 def main(quick: bool) -> str:
     """Run every group and return the report."""
     warnings.simplefilter("ignore")
-    rounds, batch, repeats = (1, 100, 3) if quick else (3, 200, 5)
+    rounds, batch = (3, 40) if quick else (15, 60)
     started = time.perf_counter()
     dbs = Databases()
     results: list[Result] = []
@@ -546,8 +555,8 @@ def main(quick: bool) -> str:
         sqlite_settings = _sqlite_settings(dbs)
         for db in ("sqlite", "postgresql"):
             for write in (False, True):
-                results += _measure(dbs, db, write, WSGI, False, rounds, batch, repeats)
-                results += _measure(dbs, db, write, ASGI, True, rounds, batch, repeats)
+                results += _measure(dbs, db, write, WSGI, False, rounds, batch)
+                results += _measure(dbs, db, write, ASGI, True, rounds, batch)
     finally:
         dbs.close()
     import django
@@ -558,7 +567,7 @@ def main(quick: bool) -> str:
         f"SQLite {__import__('sqlite3').sqlite_version} file ({sqlite_settings}); "
         f"PostgreSQL on 127.0.0.1:5432 (synchronous_commit=on); SQLAlchemy "
         f"{sqlalchemy.__version__}, Flask-Session {flask_session.__version__}, Django "
-        f"{django.__version__}; best of {rounds} interleaved rounds of {repeats}x{batch} "
-        f"requests; {time.perf_counter() - started:.0f} s"
+        f"{django.__version__}; median of {rounds} interleaved samples of {batch} requests "
+        f"(each after a warm-up of {max(batch // 5, 20)}); {time.perf_counter() - started:.0f} s"
     )
     return header + report(results)
