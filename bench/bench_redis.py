@@ -17,8 +17,11 @@ a counter in the session changes on every request), the rows are:
 * ``sessions-redis``, ``starsessions RedisStore``, ``Flask-Session redis``.
 
 Every row is measured in several interleaved rounds (the machine may be
-shared); each row's figure is its best round's median. Ratios are against the
-floor. ``cmds/req`` is counted by the server (CONFIG RESETSTAT, then INFO
+shared); each row's figure is its best round's median wall-clock µs/request
+(bench/harness.py). Ratios are against the floor. ``cpu`` is the best round's
+process CPU µs/request of the same row and its ratio to the floor's: the
+client-side work alone, which other processes on the machine disturb less.
+``cmds/req`` is counted by the server (CONFIG RESETSTAT, then INFO
 commandstats) over 100 steady-state requests of that row.
 """
 
@@ -408,6 +411,15 @@ def _client_paths(server: Server, rounds: int, n: int) -> list[Result]:
     return [Result(group, name, us) for name, us in best.items()]
 
 
+def _cpu_us(run: Callable[[int], None], n: int) -> float:
+    """Process CPU µs per request over n requests: the client-side work alone,
+    less sensitive than wall time to other processes on a shared machine."""
+    run(20)
+    start = time.process_time()
+    run(n)
+    return (time.process_time() - start) / n * 1e6
+
+
 def _measure(
     server: Server,
     group: str,
@@ -418,25 +430,28 @@ def _measure(
     batch: int,
     repeats: int,
 ) -> list[Result]:
-    best: dict[str, float] = {}
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    runner = asgi_runner if is_async else wsgi_runner
+    timer = time_asgi if is_async else time_wsgi
     for _ in range(rounds):
         for name, factory in contenders:
-            app = factory(server, write)
-            timer = time_asgi if is_async else time_wsgi
-            us = timer(app, batch=batch, repeats=repeats)
-            best[name] = min(us, best.get(name, us))
+            us = timer(factory(server, write), batch=batch, repeats=repeats)
+            wall[name] = min(us, wall.get(name, us))
+            us = _cpu_us(runner(factory(server, write)), batch)
+            cpu[name] = min(us, cpu.get(name, us))
     results = []
     for name, factory in contenders:
-        runner = asgi_runner if is_async else wsgi_runner
         cmds = server.commands_per_request(runner(factory(server, write)))
-        results.append(Result(group, name, best[name], {"cmds/req": cmds}))
+        notes = {"cmds/req": cmds, "cpu": f"{cpu[name]:.1f} µs x{cpu[name] / cpu['floor']:.2f}"}
+        results.append(Result(group, name, wall[name], notes))
     return results
 
 
 def main(quick: bool) -> str:
     """Run every group and return the report."""
     warnings.simplefilter("ignore", ResourceWarning)
-    rounds, batch, repeats = (1, 300, 3) if quick else (5, 1000, 5)
+    rounds, batch, repeats = (1, 300, 3) if quick else (7, 600, 5)
     server = Server()
     started = time.perf_counter()
     results: list[Result] = []
