@@ -251,3 +251,59 @@ def _wait_accepting(server: ServerProcess) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def own_mariadb() -> Iterator[ServerProcess]:
+    import shutil as _shutil
+
+    install = _shutil.which("mariadb-install-db")
+    server_bin = _shutil.which("mariadbd") or (
+        "/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None
+    )
+    if install is None or server_bin is None:
+        unavailable("MariaDB's mariadb-install-db and mariadbd are not installed")
+    datadir = Path(tempfile.mkdtemp(prefix="sessions-sql-mariadb-"))
+    subprocess.run(
+        [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db"],
+        check=True,
+        capture_output=True,
+    )
+
+    def argv(port: int, workdir: Path) -> list[str]:
+        return [
+            str(server_bin),
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={datadir / 'mariadb.sock'}",
+            "--user=root",
+            # A throw-away server on loopback for this test run only.
+            "--skip-grant-tables",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-flush-log-at-trx-commit=0",
+        ]
+
+    server = ServerProcess("mariadb", argv, ready=_mariadb_accepting)
+    try:
+        server.start(timeout=30)
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _mariadb_accepting(server: ServerProcess) -> None:
+    import pymysql
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            pymysql.connect(host="127.0.0.1", port=server.port, user="root").close()
+            return
+        except pymysql.err.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from sessions.errors import DriverError
 from sessions.testing import Harness, new_key
+from sessions.testing.servers import ServerProcess
 from sessions_sql.driver import SQLDriver
 from sqlalchemy import create_engine, event
 from sqlalchemy.pool import NullPool
@@ -73,6 +74,54 @@ def test_async_restart_then_next_request_works(
             assert await h.acall("read", key) == {"a": 1}
             own_postgres.restart()
             assert await h.acall("read", key) == {"a": 1}
+        finally:
+            await h.manager.aclose()
+
+    anyio.run(main)
+
+
+@pytest.fixture
+def restartable_mariadb(own_mariadb: ServerProcess) -> Iterator[Database]:
+    import pymysql
+
+    with pymysql.connect(host="127.0.0.1", port=own_mariadb.port, user="root") as admin:
+        admin.cursor().execute("CREATE DATABASE IF NOT EXISTS sessions_test")
+    url = f"mysql+pymysql://root@127.0.0.1:{own_mariadb.port}/sessions_test"
+    engine = create_engine(url, poolclass=NullPool)
+    db = Database(url, engine)
+    db.table()
+    yield db
+    own_mariadb.start()
+    engine.dispose()
+
+
+def test_mariadb_restart_sync_and_async(
+    own_mariadb: ServerProcess, restartable_mariadb: Database
+) -> None:
+    url = restartable_mariadb.url
+    h = Harness(SQLDriver, {"url": url}, age=600)
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    own_mariadb.stop()
+    with pytest.raises(DriverError, match="'under_test' failed to read at mysql"):
+        h.call("read", key)
+    own_mariadb.start()
+    assert h.call("read", key) == {"a": 1}
+    own_mariadb.restart()
+    assert h.call("read", key) == {"a": 1}
+    h.manager.close()
+
+    async def main() -> None:
+        h = Harness(SQLDriver, {"url": url}, age=600)
+        try:
+            assert await h.acall("read", key) == {"a": 1}
+            own_mariadb.stop()
+            with pytest.raises(DriverError, match="'under_test' failed to write"):
+                await h.acall("write", key, {"a": 2})
+            own_mariadb.start()
+            await h.acall("write", key, {"a": 3})
+            own_mariadb.restart()
+            assert await h.acall("read", key) == {"a": 3}
         finally:
             await h.manager.aclose()
 

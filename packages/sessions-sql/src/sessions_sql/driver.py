@@ -91,6 +91,8 @@ class _Store(Driver):
     """What both flavours share: options, the table, statements, errors, decoding."""
 
     options: ClassVar[tuple[Option, ...]] = OPTIONS
+    #: True in every configuration but MariaDB/MySQL with touch_interval=0 (set per instance).
+    touches_on_read: ClassVar[bool] = True
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
