@@ -145,3 +145,20 @@ def test_dropped_connections_are_replaced(postgres_db: Database) -> None:
     assert killed >= 1
     assert h.call("read", key) == {"a": 1}
     h.manager.close()
+
+
+def test_database_down_at_the_first_request(own_postgres: PostgresServer) -> None:
+    # Nothing listens there yet: table creation fails with a clear error, and
+    # once the server is up the next request creates the table and works.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{own_postgres.port}/postgres"
+    h = Harness(SQLDriver, {"url": url, "create_table": True, "table": "late"}, age=600)
+    own_postgres.stop()
+    try:
+        with pytest.raises(DriverError, match="failed to create the table"):
+            h.call("read", new_key())
+    finally:
+        own_postgres.start()
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    assert h.call("read", key) == {"a": 1}
+    h.manager.close()

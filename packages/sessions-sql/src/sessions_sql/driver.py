@@ -288,6 +288,9 @@ class _SyncOps(_Store):
                 with engine.connect() as conn:
                     _create_table(conn, self.table)
             except SQLAlchemyError as exc:
+                # The next request starts over with a new engine: free this one's pool.
+                if engine is not self._engine_given:
+                    engine.dispose()
                 raise self._error("create the table", exc) from exc
         return engine
 
@@ -424,6 +427,8 @@ class _AsyncOps(_Store):
                 async with engine.connect() as conn:
                     await conn.run_sync(_create_table, self.table)
             except SQLAlchemyError as exc:
+                if engine is not self._aengine_given:
+                    await engine.dispose()
                 raise self._error("create the table", exc) from exc
         return engine
 
