@@ -14,7 +14,10 @@ a counter in the session changes on every request), the rows are:
   sends them (redis-py connections checked out once, hiredis packing, no
   per-command retry/observability wrapper), so the gap between this row and
   ``sessions-redis`` is the whole cost of the session layer itself;
-* ``sessions-redis``, ``starsessions RedisStore``, ``Flask-Session redis``.
+* ``sessions-redis``, ``starsessions RedisStore``, ``Flask-Session redis``;
+  in the sync group sessions-redis runs twice: as ``flask.session`` through
+  core's Flask integration, and through core's plain WSGI middleware (the same
+  Flask app, the session taken from ``environ``).
 
 Every row is measured in several interleaved rounds (the machine may be
 shared); each row's figure is its best round's median wall-clock µs/request
@@ -28,8 +31,10 @@ commandstats) over 100 steady-state requests of that row.
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -141,15 +146,43 @@ def asgi_runner(app: Any) -> Callable[[int], None]:
 
 
 def wsgi_runner(app: Any) -> Callable[[int], None]:
-    """Send n requests to a WSGI app, carrying cookies."""
-    from werkzeug.test import Client
+    """Call a WSGI app n times, carrying cookies (as bench/harness.py's time_wsgi)."""
+    jar = Jar()
 
-    client = Client(app)
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        assert not status.startswith("5"), status
+        for key, value in headers:
+            if key.lower() == "set-cookie":
+                jar.store(value)
+        return lambda data: None
 
     def many(n: int) -> None:
         for _ in range(n):
-            response = client.get("/")
-            assert response.status_code < 500, response.status
+            environ: dict[str, Any] = {
+                "REQUEST_METHOD": "GET",
+                "SCRIPT_NAME": "",
+                "PATH_INFO": "/",
+                "QUERY_STRING": "",
+                "SERVER_NAME": "bench",
+                "SERVER_PORT": "80",
+                "SERVER_PROTOCOL": "HTTP/1.1",
+                "HTTP_HOST": "bench",
+                "wsgi.url_scheme": "http",
+                "wsgi.input": io.BytesIO(b""),
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": False,
+                "wsgi.multiprocess": False,
+                "wsgi.run_once": False,
+                "wsgi.version": (1, 0),
+            }
+            if jar.cookies:
+                environ["HTTP_COOKIE"] = jar.header()
+            body = app(environ, start_response)
+            for _ in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
     return many
 
@@ -312,6 +345,30 @@ def sync_ours(server: Server, write: bool) -> Any:
     return app
 
 
+def sync_ours_wsgi(server: Server, write: bool) -> Any:
+    from flask import request
+    from sessions import SessionConfig, SessionManager
+    from sessions.wsgi import SessionMiddleware
+
+    app = _flask()
+    config = SessionConfig(
+        secret="bench-secret-0123456789abcdef0123456789",
+        driver="redis",
+        age=AGE,
+        drivers={"redis": {"url": server.url}},
+    )
+
+    @app.route("/")
+    def view() -> str:
+        session = request.environ["sessions.session"]
+        n = session.get("n")
+        if n is None or write:
+            session["n"] = (n or 0) + 1
+        return "ok"
+
+    return SessionMiddleware(app, SessionManager(config))
+
+
 def sync_flask_session(server: Server, write: bool) -> Any:
     from flask_session import Session
 
@@ -342,6 +399,7 @@ SYNC: list[tuple[str, Factory]] = [
     ("floor", sync_floor),
     ("floor, connection API", sync_floor_lean),
     ("sessions-redis", sync_ours),
+    ("sessions-redis, WSGI middleware", sync_ours_wsgi),
     ("Flask-Session redis", sync_flask_session),
 ]
 

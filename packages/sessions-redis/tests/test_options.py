@@ -44,6 +44,8 @@ def driver(
     [
         ({"url": "http://127.0.0.1:6379"}, "drivers.redis.url", "redis://"),
         ({"url": "127.0.0.1:6379"}, "drivers.redis.url", "unix://"),
+        ({"url": "redis://127.0.0.1:port/0"}, "drivers.redis.url", "Port could not be cast"),
+        ({"url": "redis://127.0.0.1/0?sokcet_timeout=1"}, "drivers.redis.url", "sokcet_timeout"),
         ({"url": "unix:///tmp/r.sock", "cluster": True}, "drivers.redis.url", "rediss://"),
         ({"client": "redis://127.0.0.1"}, "drivers.redis.client", "redis.Redis"),
         ({"client": redis.Redis(), "cluster": True}, "drivers.redis.cluster", "RedisCluster"),

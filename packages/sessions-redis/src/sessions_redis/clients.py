@@ -1,8 +1,9 @@
 """Building, recognising and describing the redis-py clients the driver talks through.
 
 The driver owns the clients it builds from ``url`` (one sync client and one
-async client per event loop, each with its own connection pool) and closes them;
-a client handed in through the ``client`` option belongs to the application.
+async client per event loop, each with its own connection pool; for standalone
+servers each wrapped in a lane, see :mod:`sessions_redis.lanes`) and closes
+them; a client handed in through the ``client`` option belongs to the application.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def check_options(driver: str, options: Mapping[str, Any]) -> None:
                 mask_url(url),
                 f"a URL with scheme {', '.join(s + '://' for s in allowed)} such as {examples}",
             )
+        _check_url(driver, url, options)
     prefix = options.get("key_prefix")
     if prefix is None:
         raise ConfigError(f"drivers.{driver}.key_prefix", prefix, "a string (may be empty)")
@@ -85,6 +87,22 @@ def check_options(driver: str, options: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"drivers.{driver}.{name}", value, "a number of seconds > 0 (or unset)"
             )
+
+
+def _check_url(driver: str, url: str, options: Mapping[str, Any]) -> None:
+    # redis-py reads ports and query parameters lazily, when the first
+    # connection is made; make one (it connects only when used) so that a
+    # typo fails at startup rather than on the first request.
+    try:
+        probe = redis.Redis.from_url(url, **_client_kwargs(options, Retry(NoBackoff(), 0)))
+        probe.connection_pool.make_connection()
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"drivers.{driver}.url",
+            mask_url(url),
+            f"a URL redis-py accepts (it said: {exc}); query parameters are connection "
+            "settings such as ?ssl_cert_reqs=none or ?protocol=3",
+        ) from None
 
 
 def _client_kwargs(options: Mapping[str, Any], retry: Any) -> dict[str, Any]:
