@@ -164,3 +164,36 @@ class TestClusterSync(_ClusterBase, DriverConformance):
 
 class TestClusterAsync(_ClusterBase, AsyncDriverConformance):
     pass
+
+
+def test_ready_made_cluster_clients(redis_cluster: Any, tools: Any) -> None:
+    import redis.asyncio.cluster
+    import redis.cluster
+
+    node = redis_cluster.nodes[1]
+    prefix = f"c{secrets.token_hex(3)}:"
+    options = {opt.name: opt.default for opt in RedisDriver.options}
+    config = SessionConfig(secret="cluster-tests-secret-0123456789abcdef", age=600)
+    client = redis.cluster.RedisCluster(host=node.host, port=node.port)
+    sync = RedisDriver(
+        DriverConfig("redis", {**options, "client": client, "key_prefix": prefix}, 600, config)
+    )
+    addresses = ",".join(sorted(n.address for n in redis_cluster.nodes))
+    assert sync.describe() == f"redis cluster {addresses}"
+    ids = [new_key() for _ in range(10)]
+    for i, session_id in enumerate(ids):
+        sync.write(session_id, {"n": i})
+
+    async def main() -> None:
+        aclient = redis.asyncio.cluster.RedisCluster(host=node.host, port=node.port)
+        driver = RedisDriver(
+            DriverConfig("redis", {**options, "client": aclient, "key_prefix": prefix}, 600, config)
+        )
+        assert [await driver.aread(i) for i in ids] == [{"n": n} for n in range(10)]
+        await driver.aclose()
+        await aclient.aclose()
+
+    anyio.run(main)
+    sync.close()
+    assert client.get(prefix + ids[0]) is not None  # the application's client stays open
+    client.close()
