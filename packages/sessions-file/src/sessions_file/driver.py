@@ -37,9 +37,11 @@ _GC_WORKERS = 8
 
 
 class FileDriver(Driver):
-    """Sessions as files: atomic replace on write, expiry by modification time.
+    """Sessions as files: atomic writes, expiry by modification time.
 
-    Every operation is plain file I/O; the async flavour runs it in a worker
+    A write refills the session's spare file and swaps it in (Linux), or renames
+    a fresh temporary file over the session file (elsewhere); either way readers
+    see the old or the new session, never a mix. Every operation is plain file I/O; the async flavour runs it in a worker
     thread, never on the event loop. ``read`` also refreshes the expiry of a
     live session, so an unchanged session costs one file open per request.
     """
