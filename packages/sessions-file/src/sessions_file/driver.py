@@ -41,9 +41,10 @@ class FileDriver(Driver):
 
     A write refills the session's spare file and swaps it in (Linux), or renames
     a fresh temporary file over the session file (elsewhere); either way readers
-    see the old or the new session, never a mix. Every operation is plain file I/O; the async flavour runs it in a worker
-    thread, never on the event loop. ``read`` also refreshes the expiry of a
-    live session, so an unchanged session costs one file open per request.
+    see the old or the new session, never a mix. Every operation is plain file
+    I/O; the async flavour runs it in a worker thread, never on the event loop.
+    ``read`` also refreshes the expiry of a live session, so an unchanged
+    session costs one file open per request.
     """
 
     options: ClassVar[tuple[Option, ...]] = (
