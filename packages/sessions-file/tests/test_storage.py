@@ -285,3 +285,31 @@ def test_falls_back_to_temporary_files_where_swapping_is_refused(
     driver.write(key, {"v": 3})
     assert driver.read(key) == {"v": 3}
     assert _temp_files(driver.root) == []
+
+
+def test_a_stuck_lock_holder_fails_the_request_instead_of_hanging_it(
+    recorder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process stopped (SIGSTOP, debugger) while it holds a session's lock.
+    import fcntl
+
+    from sessions_file import locks
+
+    monkeypatch.setattr(locks, "LOCK_TIMEOUT", 0.3)
+    driver: FileDriver = recorder.driver
+    _swapping(driver)
+    key = new_key()
+    driver.write(key, {"v": 1})
+    driver.write(key, {"v": 2})
+    attempts: list[tuple[str, str, Callable[[], object]]] = [
+        (driver.layout.path(key), "read", lambda: driver.read(key)),
+        (driver.layout.spare(key), "write", lambda: driver.write(key, {"v": 3})),
+    ]
+    for path, operation, attempt in attempts:
+        with open(path, "rb") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            started = time.monotonic()
+            with pytest.raises(DriverError, match=f"failed to {operation}.*held the lock"):
+                attempt()
+            assert 0.3 <= time.monotonic() - started < 2
+    assert driver.read(key) == {"v": 2}  # released: all is well again
