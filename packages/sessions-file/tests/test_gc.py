@@ -296,3 +296,23 @@ def test_background_gc_does_not_hold_up_the_request(
     assert driver.last_background_gc is not None
     assert driver.last_background_gc.scanned >= 201
     assert {name for name, _ in _scans} == {"sessions-file-gc"}
+
+
+def test_spares_go_with_their_expired_sessions(
+    recorder: Any, location: Path, age_file: Callable[[str, float], None]
+) -> None:
+    driver: FileDriver = recorder.driver
+    live, expired = new_key(), new_key()
+    for key in (live, expired):
+        driver.write(key, {"v": 1})
+        driver.write(key, {"v": 2})  # the second write leaves a spare (where files swap)
+    spares = {p.name for p in location.rglob(".*.spare")}
+    for name in (driver.layout.path(expired), driver.layout.spare(expired)):
+        if os.path.exists(name):
+            age_file(name, EXPIRED)
+    result = driver.gc()
+    assert result.removed == 1 + len(spares) // 2
+    assert {p.name for p in location.rglob("*") if p.is_file()} == {live} | {
+        name for name in spares if live in name
+    }
+    assert driver.read(live) == {"v": 2}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sessions.codec import decode
 from sessions.testing import new_key
-from sessions_file import STALE_TEMP_SECONDS, FileDriver
+from sessions_file import GRACE_SECONDS, STALE_TEMP_SECONDS, FileDriver
 
 # Each child builds its own FileDriver over the shared directory, as separate
 # worker processes of one application would.
@@ -212,6 +212,14 @@ def test_sigkill_mid_write_leaves_no_corrupt_session(location: Path, mode: str) 
             driver.write(key, {"version": 7, "payload": "7" * (BIG // 2 + 7)})
             assert _consistent(driver.read(key), BIG // 2)
         assert _torn_spares(driver, keys) == 0
+        # Left alone, a spare is collected once it is past the session cutoff.
+        past = time.time() - 3600 - GRACE_SECONDS - 1
+        for key in keys:
+            os.utime(driver.layout.spare(key), (past, past))
+        assert driver.gc().removed == len(keys)
+        assert list(location.rglob(".*.spare")) == []
+        for key in keys:
+            assert _consistent(driver.read(key), BIG // 2)
         return
     # ...temporary files: a collection right now keeps them (writes in flight)...
     leftovers = list(location.rglob(".*.tmp"))
