@@ -29,6 +29,8 @@ import hiredis
 from redis import exceptions as rx
 from redis.backoff import ExponentialWithJitterBackoff
 
+from .deadlines import DeadlineExceeded, Deadlines
+
 __all__ = ["AsyncLane", "SyncLane", "backoff"]
 
 # Connection errors are retried; a timeout is not: the server is slow or hung,
@@ -115,8 +117,9 @@ class SyncLane:
 class AsyncLane:
     """Commands over a ``redis.asyncio.Redis`` client's pool, in the loop that made it.
 
-    ``timeout`` bounds a whole command (connecting, every attempt) with one
-    ``asyncio.timeout`` rather than redis-py's per-send task; a connection
+    ``timeout`` bounds a whole command (connecting, every attempt); the
+    deadline is kept by :class:`~sessions_redis.deadlines.Deadlines` rather
+    than redis-py's per-send task or a timer per command. A connection
     interrupted by it is left disconnected.
     """
 
@@ -124,20 +127,20 @@ class AsyncLane:
         self.client = client
         self._pool = client.connection_pool
         self._retries = retries
-        self._timeout = timeout
+        self._deadlines = Deadlines(timeout) if timeout is not None else None
         self._backoff = backoff()
         self._free: deque[Any] = deque()
 
     async def execute_command(self, *args: Any) -> Any:
         """Send one command and return its reply (redis-py exceptions on failure)."""
-        if self._timeout is None:
+        deadlines = self._deadlines
+        if deadlines is None:
             return await self._command(args)
         try:
-            async with asyncio.timeout(self._timeout):
-                return await self._command(args)
-        except TimeoutError:  # asyncio.timeout's, raised when the deadline passes
+            return await deadlines.guard(self._command(args))
+        except DeadlineExceeded:
             raise rx.TimeoutError(
-                f"no reply from Redis within socket_timeout={self._timeout}s"
+                f"no reply from Redis within socket_timeout={deadlines.timeout}s"
             ) from None
 
     async def _command(self, args: tuple[Any, ...]) -> Any:
