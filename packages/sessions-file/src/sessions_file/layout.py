@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sessions.errors import ConfigError
+from sessions.errors import ConfigError, SessionError
 from sessions.keys import is_storage_key
 
 __all__ = [
@@ -40,7 +40,7 @@ _SPARE_NAME = re.compile(r"\.[A-Za-z0-9_-]{43}\.spare")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9_-]")
 
 
-class InvalidSessionIdError(ValueError):
+class InvalidSessionIdError(SessionError, ValueError):
     """A session id that is not a storage key was given to the file driver."""
 
     def __init__(self, session_id: object) -> None:
