@@ -509,7 +509,7 @@ def _measure(
 def main(quick: bool) -> str:
     """Run every group and return the report."""
     warnings.simplefilter("ignore", ResourceWarning)
-    rounds, batch, repeats = (1, 300, 3) if quick else (7, 600, 5)
+    rounds, batch, repeats = (1, 300, 3) if quick else (11, 400, 5)
     server = Server()
     started = time.perf_counter()
     results: list[Result] = []
