@@ -8,7 +8,6 @@ run through real HTTP requests against an "ops" app built for each integration
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +16,18 @@ import pytest
 from sessions import Session, SessionConfig, SessionManager
 from sessions.driver import DriverConfig, RequestContext
 
-os.environ["SESSIONS_PLUGINS"] = ""
+
+@pytest.fixture(autouse=True)
+def _no_installed_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Core's tests see only core's drivers, and leave no plugin cache behind
+    for the driver packages' tests that run later in the same process."""
+    from sessions.plugins import reset_plugins
+
+    monkeypatch.setenv("SESSIONS_PLUGINS", "")
+    reset_plugins()
+    yield
+    reset_plugins()
+
 
 SECRET = "core-tests-secret-0123456789-abcdefghij"
 OLD_SECRET = "core-tests-old-secret-9876543210-zyxwvu"

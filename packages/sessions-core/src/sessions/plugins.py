@@ -458,17 +458,26 @@ class Plugins:
 
 
 _lock = threading.Lock()
-_cache: dict[bool, Plugins] = {}
+_cache: dict[tuple[bool, str | None, str | None], Plugins] = {}
 
 
 def load_plugins(*, autoload: bool = True) -> Plugins:
-    """The process-wide plugin set, loaded on first call and cached."""
-    plugins = _cache.get(autoload)
+    """The process-wide plugin set, loaded on first call and cached.
+
+    The cache is keyed by the allow- and block-lists too, so a process that
+    changes ``SESSIONS_PLUGINS`` gets the plugin set those lists describe.
+    """
+    key = (
+        autoload,
+        os.environ.get("SESSIONS_PLUGINS"),
+        os.environ.get("SESSIONS_DISABLED_PLUGINS"),
+    )
+    plugins = _cache.get(key)
     if plugins is None:
         with _lock:
-            plugins = _cache.get(autoload)
+            plugins = _cache.get(key)
             if plugins is None:
-                plugins = _cache[autoload] = Plugins(autoload=autoload)
+                plugins = _cache[key] = Plugins(autoload=autoload)
     return plugins
 
 
