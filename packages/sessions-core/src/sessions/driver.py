@@ -135,7 +135,7 @@ class GcResult:
 GcProgress = Callable[[int, int | None], None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutgoingCookie:
     """A cookie a driver or the session wants set (or deleted) on the response."""
 
@@ -147,20 +147,36 @@ class OutgoingCookie:
 
     def header(self) -> str:
         """The ``Set-Cookie`` header value."""
-        parts = [f"{self.name}={self.value}", f"Path={self.options.path}"]
-        if self.max_age is not None:
-            parts.append(f"Max-Age={self.max_age}")
-            if self.max_age == 0:
-                parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-        if self.options.domain:
-            parts.append(f"Domain={self.options.domain}")
-        if self.secure:
-            parts.append("Secure")
-        if self.options.http_only:
-            parts.append("HttpOnly")
-        if self.options.same_site:
-            parts.append(f"SameSite={self.options.same_site.capitalize()}")
-        return "; ".join(parts)
+        return f"{self.name}={self.value}{_attributes(self.options, self.max_age, self.secure)}"
+
+
+# Attribute strings are the same on nearly every response; rendering them
+# once per (options, max_age, secure) keeps two cookies per request cheap.
+_ATTRIBUTES: dict[tuple[int, int | None, bool], tuple[CookieOptions, str]] = {}
+
+
+def _attributes(options: CookieOptions, max_age: int | None, secure: bool) -> str:
+    key = (id(options), max_age, secure)
+    cached = _ATTRIBUTES.get(key)
+    if cached is not None and cached[0] is options:
+        return cached[1]
+    parts = ["", f"Path={options.path}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+        if max_age == 0:
+            parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    if options.domain:
+        parts.append(f"Domain={options.domain}")
+    if secure:
+        parts.append("Secure")
+    if options.http_only:
+        parts.append("HttpOnly")
+    if options.same_site:
+        parts.append(f"SameSite={options.same_site.capitalize()}")
+    text = "; ".join(parts)
+    if len(_ATTRIBUTES) < 256:
+        _ATTRIBUTES[key] = (options, text)
+    return text
 
 
 class RequestContext:

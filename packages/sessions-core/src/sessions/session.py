@@ -175,7 +175,11 @@ class Session(MutableMapping[str, Any]):
         self._loaded(key, values)
 
     def _call(self, op: int, *args: Any) -> Awaitable[Any]:
-        return acall(self._manager.flavours, self._driver, op, *args)
+        # The driver's own coroutine is returned, not wrapped in another one.
+        names = self._manager.flavours.async_names
+        if names is None:
+            return acall(self._manager.flavours, self._driver, op, *args)
+        return getattr(self._driver, names[op])(*args)  # type: ignore[no-any-return]
 
     def _plan(self) -> tuple[list[str], dict[str, Any] | None, str | None, str]:
         """What commit must do: (keys to destroy, values to write, key to touch, action)."""
