@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from harness import Jar, Result, report, time_asgi, time_wsgi
+from harness import Jar, Result, report, time_asgi, time_wsgi, wsgi_environ
 from sessions import SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
 from starlette.applications import Starlette
@@ -187,8 +187,6 @@ def ours_wsgi() -> Any:
 
 def oversize_wsgi(app: Any) -> str:
     """What the WSGI app does when the session outgrows a cookie."""
-    import io
-    import sys
 
     sizes: list[int] = []
 
@@ -196,23 +194,7 @@ def oversize_wsgi(app: Any) -> str:
         sizes.extend(len(v) for k, v in headers if k.lower() == "set-cookie")
         return lambda data: None
 
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/grow",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "bench",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "bench",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
+    environ = wsgi_environ("/grow")
     try:
         for _ in app(environ, start_response):
             pass

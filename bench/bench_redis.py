@@ -31,10 +31,8 @@ commandstats) over 100 steady-state requests of that row.
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -43,7 +41,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from harness import Jar, Result, report, time_asgi, time_wsgi
+from harness import Jar, Result, report, time_asgi, time_wsgi, wsgi_environ
 
 AGE = 7200
 PAYLOAD = b'{"n":0}'
@@ -158,23 +156,7 @@ def wsgi_runner(app: Any) -> Callable[[int], None]:
 
     def many(n: int) -> None:
         for _ in range(n):
-            environ: dict[str, Any] = {
-                "REQUEST_METHOD": "GET",
-                "SCRIPT_NAME": "",
-                "PATH_INFO": "/",
-                "QUERY_STRING": "",
-                "SERVER_NAME": "bench",
-                "SERVER_PORT": "80",
-                "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_HOST": "bench",
-                "wsgi.url_scheme": "http",
-                "wsgi.input": io.BytesIO(b""),
-                "wsgi.errors": sys.stderr,
-                "wsgi.multithread": False,
-                "wsgi.multiprocess": False,
-                "wsgi.run_once": False,
-                "wsgi.version": (1, 0),
-            }
+            environ = wsgi_environ("/")
             if jar.cookies:
                 environ["HTTP_COOKIE"] = jar.header()
             body = app(environ, start_response)

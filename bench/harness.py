@@ -138,28 +138,33 @@ def time_wsgi(app: WSGIApp, path: str = "/", *, batch: int = 2000, repeats: int 
     return _median_us(wsgi_runner(app, path), batch, repeats)
 
 
+def wsgi_environ(path: str = "/") -> dict[str, Any]:
+    """A minimal, valid WSGI environ for a GET of ``path``."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "bench",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "bench",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+
 def wsgi_runner(app: WSGIApp, path: str = "/") -> Callable[[int], float]:
     """run_batch(n): serve n requests to a WSGI ``app``, return seconds taken."""
     jar = Jar()
 
     def one() -> None:
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "GET",
-            "SCRIPT_NAME": "",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "bench",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "bench",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "wsgi.version": (1, 0),
-        }
+        environ = wsgi_environ(path)
         if jar.cookies:
             environ["HTTP_COOKIE"] = jar.header()
 
