@@ -288,9 +288,20 @@ def test_permanent_controls_max_age_and_persists(
 def test_vary_cookie_only_when_the_session_was_accessed(
     serve: Callable[[flask.Flask], httpx.Client],
 ) -> None:
-    client = serve(make_app())
+    app = make_app()
+
+    @app.route("/vary/<existing>")
+    def vary(existing: str) -> flask.Response:
+        response = flask.make_response(str(flask.session.get("n", 0)))
+        response.headers["Vary"] = existing
+        return response
+
+    client = serve(app)
     assert "Cookie" in client.get("/count").headers.get("vary", "")
     assert "vary" not in client.get("/nothing").headers
+    # An existing Vary is extended, never duplicated.
+    assert client.get("/vary/Accept-Encoding").headers["vary"] == "Accept-Encoding, Cookie"
+    assert client.get("/vary/accept, cookie").headers["vary"] == "accept, cookie"
 
 
 def test_excluded_paths_get_a_read_only_empty_session_and_no_cookie(
