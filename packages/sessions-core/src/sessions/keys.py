@@ -103,14 +103,18 @@ class IdSigner:
         Anything that is not exactly a token and a signature is rejected before
         any MAC is computed; MACs are compared in constant time.
         """
-        if len(value) != 2 * TOKEN_LENGTH + 1 or value[TOKEN_LENGTH] != ".":
+        if (
+            len(value) != 2 * TOKEN_LENGTH + 1
+            or value[TOKEN_LENGTH] != "."
+            or not value.isascii()  # compare_digest takes ASCII str only
+        ):
             return None
         token = value[:TOKEN_LENGTH]
         if _TOKEN.fullmatch(token) is None:
             return None
-        given = value[TOKEN_LENGTH + 1 :].encode("ascii", "replace")
+        given = value[TOKEN_LENGTH + 1 :]
         for index in range(len(self._macs)):
-            if hmac.compare_digest(self._mac(index, token).encode("ascii"), given):
+            if hmac.compare_digest(self._mac(index, token), given):
                 return token, index == 0
         return None
 
