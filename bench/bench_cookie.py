@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from harness import Jar, Result, report, time_asgi, time_wsgi, wsgi_environ
+from harness import Jar, Result, asgi_scope, report, time_asgi, time_wsgi, wsgi_environ
 from sessions import SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
 from starlette.applications import Starlette
@@ -232,23 +232,7 @@ def _asgi_batch(app: Any) -> Callable[[int], float]:
     async def batch(n: int) -> float:
         start = time.process_time()
         for _ in range(n):
-            headers = [(b"host", b"bench")]
-            if jar.cookies:
-                headers.append((b"cookie", jar.header().encode("latin-1")))
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": "/",
-                "raw_path": b"/",
-                "root_path": "",
-                "query_string": b"",
-                "headers": headers,
-                "client": ("127.0.0.1", 1234),
-                "server": ("127.0.0.1", 80),
-            }
+            scope = asgi_scope("/", jar)
             await app(scope, receive, send)
         return time.process_time() - start
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from harness import Jar, Result, report, time_asgi, time_wsgi, wsgi_environ
+from harness import Jar, Result, asgi_scope, report, time_asgi, time_wsgi, wsgi_environ
 
 AGE = 7200
 PAYLOAD = b'{"n":0}'
@@ -101,26 +101,6 @@ class Server:
 # -- driving requests for the command counts ----------------------------------------------
 
 
-def _scope(path: str, jar: Jar) -> dict[str, Any]:
-    headers = [(b"host", b"bench")]
-    if jar.cookies:
-        headers.append((b"cookie", jar.header().encode("latin-1")))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
-
-
 def asgi_runner(app: Any) -> Callable[[int], None]:
     """Send n requests to an ASGI app on one loop, carrying cookies."""
     jar = Jar()
@@ -138,7 +118,7 @@ def asgi_runner(app: Any) -> Callable[[int], None]:
 
     async def many(n: int) -> None:
         for _ in range(n):
-            await app(_scope("/", jar), receive, send)
+            await app(asgi_scope("/", jar), receive, send)
 
     return lambda n: loop.run_until_complete(many(n))
 

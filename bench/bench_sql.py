@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import Result, report, time_asgi, time_wsgi
+from harness import Result, asgi_scope, report, time_asgi, time_wsgi
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
 AGE = 7200
@@ -168,23 +168,7 @@ def _asgi_runner(app: Any, path: str) -> Callable[[int], None]:
 
     async def many(n: int) -> None:
         for _ in range(n):
-            headers = [(b"host", b"bench")]
-            if jar.cookies:
-                headers.append((b"cookie", jar.header().encode("latin-1")))
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"",
-                "headers": headers,
-                "client": ("127.0.0.1", 1234),
-                "server": ("127.0.0.1", 80),
-            }
+            scope = asgi_scope(path, jar)
             await app(scope, receive, send)
 
     return lambda n: loop.run_until_complete(many(n))

@@ -84,6 +84,27 @@ def compare(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def asgi_scope(path: str, jar: Jar, method: str = "GET") -> dict[str, Any]:
+    """An HTTP scope for ``path`` carrying the jar's cookies."""
+    headers = [(b"host", b"bench")]
+    if jar.cookies:
+        headers.append((b"cookie", jar.header().encode("latin-1")))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+
+
 def asgi_runner(
     app: ASGIApp, path: str = "/", *, method: str = "GET"
 ) -> tuple[Callable[[int], float], Callable[[], None]]:
@@ -95,23 +116,7 @@ def asgi_runner(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def one() -> None:
-        headers = [(b"host", b"bench")]
-        if jar.cookies:
-            headers.append((b"cookie", jar.header().encode("latin-1")))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 1234),
-            "server": ("127.0.0.1", 80),
-        }
+        scope = asgi_scope(path, jar, method)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
