@@ -13,6 +13,7 @@ from typing import Any
 from .config import SessionConfig
 from .cookies import parse_cookie_header
 from .driver import RequestContext
+from .exclude import ExcludedPaths
 from .manager import SessionManager
 
 __all__ = ["SessionMiddleware"]
@@ -49,27 +50,14 @@ class SessionMiddleware:
         self.enabled = self.manager.config.enabled
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
-        exact: set[str] = set()
-        for prefix in exclude_paths:
-            if not prefix.startswith("/"):
-                raise ValueError(f"exclude_paths entries must start with '/', got {prefix!r}")
-            exact.add(prefix.rstrip("/") or "/")
-        # "/static" excludes "/static" and "/static/...", not "/staticky".
-        self._exact = frozenset(exact)
-        self._prefixes = tuple(p if p == "/" else p + "/" for p in exact)
+        self._exclude = ExcludedPaths(exclude_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if (
             (kind != "http" and kind != "websocket")
             or not self.enabled
-            or (
-                self._prefixes
-                and (
-                    (path := scope.get("path", "")) in self._exact
-                    or path.startswith(self._prefixes)
-                )
-            )
+            or (self._exclude and scope.get("path", "") in self._exclude)
         ):
             await self.app(scope, receive, send)
             return

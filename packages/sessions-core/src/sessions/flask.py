@@ -30,6 +30,7 @@ from flask.wrappers import Request, Response
 from .config import SessionConfig
 from .cookies import parse_cookie_header
 from .driver import RequestContext
+from .exclude import ExcludedPaths
 from .jinja import install, template_globals
 from .manager import SessionManager
 from .session import Session
@@ -248,22 +249,11 @@ class SessionsInterface(SessionInterface):
 
     def __init__(self, manager: SessionManager, exclude_paths: Iterable[str] = ()) -> None:
         self.manager = manager
-        prefixes = []
-        for prefix in exclude_paths:
-            if not prefix.startswith("/"):
-                raise ValueError(f"exclude_paths entries must start with '/', got {prefix!r}")
-            prefixes.append(prefix.rstrip("/") or "/")
-        self._exclude = tuple(prefixes)
-
-    def _excluded(self, path: str) -> bool:
-        for prefix in self._exclude:
-            if path == prefix or path.startswith(prefix + "/") or prefix == "/":
-                return True
-        return False
+        self._exclude = ExcludedPaths(exclude_paths)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
         """Read the request's session; None (an empty, read-only one) on excluded paths."""
-        if self._exclude and self._excluded(request.path):
+        if self._exclude and request.path in self._exclude:
             return None
         header = request.environ.get("HTTP_COOKIE")
         context = RequestContext(

@@ -21,6 +21,7 @@ from .config import SessionConfig
 from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .errors import SessionError
+from .exclude import ExcludedPaths
 from .manager import SessionManager
 from .session import Session
 
@@ -213,21 +214,10 @@ class SessionMiddleware:
         if self.enabled:
             # Builds the driver, so a bad driver or option fails at startup too.
             self.manager.require_sync()
-        prefixes = []
-        for prefix in exclude_paths:
-            if not prefix.startswith("/"):
-                raise ValueError(f"exclude_paths entries must start with '/', got {prefix!r}")
-            prefixes.append(prefix.rstrip("/") or "/")
-        self._exclude = tuple(prefixes)
-
-    def _excluded(self, path: str) -> bool:
-        for prefix in self._exclude:
-            if path == prefix or path.startswith(prefix + "/") or prefix == "/":
-                return True
-        return False
+        self._exclude = ExcludedPaths(exclude_paths)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if not self.enabled or (self._exclude and self._excluded(environ.get("PATH_INFO", ""))):
+        if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
             return self.app(environ, start_response)
         header = environ.get("HTTP_COOKIE")
         context = RequestContext(
