@@ -24,7 +24,16 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from harness import Jar, Result, asgi_scope, report, time_asgi, time_wsgi, wsgi_environ
+from harness import (
+    Jar,
+    Result,
+    asgi_runner,
+    asgi_scope,
+    compare,
+    report,
+    wsgi_environ,
+    wsgi_runner,
+)
 from sessions import SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
 from starlette.applications import Starlette
@@ -266,21 +275,36 @@ def main(quick: bool) -> str:
     asgi = "ASGI request reading and writing a counter in a cookie session (in-process)"
     wsgi = "WSGI request reading and writing a counter in an encrypted cookie session"
 
-    def timed_asgi(name: str, build: Callable[[], Any], over: bool = True) -> Result:
-        notes = {"over 4 KB": oversize_asgi(build())} if over else {}
-        return Result(asgi, name, time_asgi(build(), batch=batch, repeats=repeats), notes)
-
-    def timed_wsgi(name: str, build: Callable[[], Any], over: bool = True) -> Result:
-        notes = {"over 4 KB": oversize_wsgi(build())} if over else {}
-        return Result(wsgi, name, time_wsgi(build(), batch=batch, repeats=repeats), notes)
-
-    a_bare = timed_asgi("bare Starlette (no sessions)", bare, over=False)
-    a_star = timed_asgi("Starlette SessionMiddleware (signed)", starlette_sessions)
-    a_stars = timed_asgi("starsessions CookieStore (signed)", starsessions_cookie)
-    a_ours = timed_asgi("sessions cookie driver (AES-256-GCM)", ours_asgi)
-    w_bare = timed_wsgi("bare WSGI app (no sessions)", lambda: bare_wsgi, over=False)
-    w_beaker = timed_wsgi("Beaker cookie session (AES, JSON)", beaker_cookie)
-    w_ours = timed_wsgi("sessions cookie driver (AES-256-GCM)", ours_wsgi)
+    # Contenders' batches are interleaved (harness.compare) so background load
+    # lands on all of them alike.
+    asgi_apps = {
+        "bare Starlette (no sessions)": (bare, False),
+        "Starlette SessionMiddleware (signed)": (starlette_sessions, True),
+        "starsessions CookieStore (signed)": (starsessions_cookie, True),
+        "sessions cookie driver (AES-256-GCM)": (ours_asgi, True),
+    }
+    runners = {name: asgi_runner(build()) for name, (build, _) in asgi_apps.items()}
+    medians = compare({k: run for k, (run, _) in runners.items()}, batch=batch, repeats=repeats)
+    for _, close in runners.values():
+        close()
+    a_bare, a_star, a_stars, a_ours = (
+        Result(asgi, name, medians[name], {"over 4 KB": oversize_asgi(build())} if over else {})
+        for name, (build, over) in asgi_apps.items()
+    )
+    wsgi_apps = {
+        "bare WSGI app (no sessions)": (lambda: bare_wsgi, False),
+        "Beaker cookie session (AES, JSON)": (beaker_cookie, True),
+        "sessions cookie driver (AES-256-GCM)": (ours_wsgi, True),
+    }
+    medians = compare(
+        {name: wsgi_runner(build()) for name, (build, _) in wsgi_apps.items()},
+        batch=batch,
+        repeats=repeats,
+    )
+    w_bare, w_beaker, w_ours = (
+        Result(wsgi, name, medians[name], {"over 4 KB": oversize_wsgi(build())} if over else {})
+        for name, (build, over) in wsgi_apps.items()
+    )
 
     lines = [
         report([a_bare, a_star, a_stars, a_ours], baseline=a_bare.name),

@@ -103,3 +103,27 @@ def test_specials_come_back_from_json_as_their_types() -> None:
     u = uuid4()
     values = {"u": u, "d": Decimal("0.1"), "t": datetime(2026, 5, 1, tzinfo=UTC)}
     assert decode(encode(values)) == values
+
+
+def test_open_remembers_only_verified_values_and_stays_bounded() -> None:
+    signer = IdSigner([SECRET], "session", cache_size=3)
+    token = new_token()
+    value = signer.sign(token)
+    assert signer.open(value) == (token, True, storage_key(token))
+    assert signer.open(value) == (token, True, storage_key(token))
+    forged = value[:-1] + ("A" if value[-1] != "A" else "B")
+    assert signer.open(forged) is None
+    assert forged not in signer._verified
+    for _ in range(10):
+        assert signer.open(signer.sign(new_token())) is not None
+    assert len(signer._verified) == 3
+    assert value not in signer._verified  # oldest evicted first
+    assert signer.open(value) == (token, True, storage_key(token))
+
+
+def test_open_reports_a_fallback_signature() -> None:
+    old = "old-secret-" + "o" * 30
+    value = IdSigner([old], "session").sign(new_token())
+    opened = IdSigner([SECRET, old], "session").open(value)
+    assert opened is not None
+    assert opened[1] is False

@@ -79,14 +79,21 @@ class IdSigner:
     The MAC covers the cookie name, so a cookie cannot be moved to another name.
     """
 
-    __slots__ = ("_macs",)
+    __slots__ = ("_cache_size", "_macs", "_verified")
 
-    def __init__(self, secrets_: Sequence[str], cookie_name: str) -> None:
+    def __init__(
+        self, secrets_: Sequence[str], cookie_name: str, *, cache_size: int = 10_000
+    ) -> None:
+        """``cache_size``: how many verified values are remembered (~200 bytes each)."""
+        self._cache_size = cache_size
         prefix = cookie_name.encode("utf-8") + b"\x00"
         # Keyed once: copying a keyed HMAC is ~3x cheaper than keying per request.
         self._macs = [
             hmac.new(key, prefix, hashlib.sha256) for key in derive_keys(secrets_, SIGNATURE_LABEL)
         ]
+        # A returning browser sends the same value on every request; only values
+        # that verified are kept, so nothing a client invents ever gets in.
+        self._verified: dict[str, tuple[str, bool, str]] = {}
 
     def _mac(self, index: int, token: str) -> str:
         mac = self._macs[index].copy()
@@ -96,6 +103,24 @@ class IdSigner:
     def sign(self, token: str) -> str:
         """Return the cookie value for ``token``."""
         return f"{token}.{self._mac(0, token)}"
+
+    def open(self, value: str) -> tuple[str, bool, str] | None:
+        """``(token, signed_with_current_key, storage_key)`` of a valid value, else ``None``.
+
+        Verified values are remembered, so a returning browser costs one dict lookup.
+        """
+        hit = self._verified.get(value)
+        if hit is not None:
+            return hit
+        verified = self.verify(value)
+        if verified is None:
+            return None
+        opened = (verified[0], verified[1], storage_key(verified[0]))
+        if len(self._verified) >= self._cache_size:
+            # Evict the oldest entry (dicts keep insertion order).
+            self._verified.pop(next(iter(self._verified)), None)
+        self._verified[value] = opened
+        return opened
 
     def verify(self, value: str) -> tuple[str, bool] | None:
         """``(token, signed_with_current_key)`` of a validly signed value, else ``None``.

@@ -116,16 +116,16 @@ class Session(MutableMapping[str, Any]):
         raw = self._context.cookies.get(manager.config.cookie_name)
         if raw is None:
             return None
-        verified = manager.signer.verify(raw)
-        if verified is None:
+        opened = manager.signer.open(raw)
+        if opened is None:
             manager.report_decode_failure(
                 "id-cookie", "the session cookie's signature does not verify"
             )
             return None
-        self._token, current = verified
+        self._token, current, key = opened
         # A cookie signed with the current key can be sent back as it came.
         self._signed = raw if current else None
-        return storage_key(self._token)
+        return key
 
     def _loaded(self, key: str | None, values: dict[str, Any] | None) -> None:
         if key is None or values is None:
