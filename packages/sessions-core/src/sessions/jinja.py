@@ -16,7 +16,7 @@ This module never imports a web framework, and Jinja only when :func:`install` r
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .flash import FlashMessages
@@ -44,13 +44,8 @@ def _detached(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
-class TemplateSession:
-    """A read-only view of a session, for templates.
-
-    Bound either to one session or to a function that returns the current
-    request's session (for environment-wide globals). Outside a request, or
-    on a path the middleware excludes, it behaves as an empty session.
-    """
+class _ReadOnlyView:
+    """Source binding and the read-only mapping protocol of both template views."""
 
     __slots__ = ("_source",)
 
@@ -60,6 +55,35 @@ class TemplateSession:
             self._source: SessionSource = lambda: bound
         else:
             self._source = source
+
+    def _mapping(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return _detached(self._mapping()[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mapping()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {dict(self._mapping())!r}>"
+
+
+class TemplateSession(_ReadOnlyView):
+    """A read-only view of a session, for templates.
+
+    Bound either to one session or to a function that returns the current
+    request's session (for environment-wide globals). Outside a request, or
+    on a path the middleware excludes, it behaves as an empty session.
+    """
+
+    __slots__ = ()
 
     def _values(self) -> dict[str, Any]:
         session = self._source()
@@ -94,33 +118,13 @@ class TemplateSession:
         session = self._source()
         return session is None or session.fresh
 
-    def __getitem__(self, key: str) -> Any:
-        return _detached(self._values()[key])
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values())
-
-    def __len__(self) -> int:
-        return len(self._values())
-
-    def __repr__(self) -> str:
-        return f"<TemplateSession {self._values()!r}>"
+    _mapping = _values
 
 
-class TemplateFlashMessages:
+class TemplateFlashMessages(_ReadOnlyView):
     """A read-only view of the flash messages the previous request left."""
 
-    __slots__ = ("_source",)
-
-    def __init__(self, source: Session | SessionSource | None) -> None:
-        if source is None or isinstance(source, Session):
-            bound = source
-            self._source: SessionSource = lambda: bound
-        else:
-            self._source = source
+    __slots__ = ()
 
     def _messages(self) -> FlashMessages:
         session = self._source()
@@ -145,20 +149,7 @@ class TemplateFlashMessages:
         """True when the previous request flashed nothing."""
         return self._messages().is_empty
 
-    def __getitem__(self, key: str) -> Any:
-        return _detached(self._messages()[key])
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._messages()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._messages())
-
-    def __len__(self) -> int:
-        return len(self._messages())
-
-    def __repr__(self) -> str:
-        return f"<TemplateFlashMessages {self._messages().all()!r}>"
+    _mapping = _messages
 
 
 def template_globals(source: Session | SessionSource | None) -> dict[str, Any]:
