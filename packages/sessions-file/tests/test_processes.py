@@ -84,9 +84,23 @@ from sessions_file import files
 
 use_swap = mode.startswith("swap")
 driver.fsync = mode.endswith("fsync")
-payloads = [encode(version(v, BIG)) for v in (1, 2, 3)]
+stop_mid_write = bool(os.environ.get("STOP_MID_WRITE"))
+# Versions the random rounds never write, so the half-written one cannot
+# coincide with what the spare already held.
+payloads = [encode(version(v, BIG)) for v in ((4, 5, 6) if stop_mid_write else (1, 2, 3))]
 v = 0
 first_round = True
+if stop_mid_write:
+    # Where to die is left to chance only in the random rounds: here the write
+    # stops half-way through the driver's own write loop, and the parent kills it.
+    whole = files._write_all
+    def half_then_wait(fd, data, offset=0):
+        if first_round:
+            return whole(fd, data, offset)
+        whole(fd, data[: len(data) // 2], offset)
+        print("mid-write", flush=True)
+        time.sleep(600)
+    files._write_all = half_then_wait
 while True:
     for key in keys:
         v += 1
@@ -105,13 +119,20 @@ while True:
 
 
 def _spawn(
-    script: str, location: Path, mode: str, seconds: float, index: int, keys: list[str]
+    script: str,
+    location: Path,
+    mode: str,
+    seconds: float,
+    index: int,
+    keys: list[str],
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", script, str(location), mode, str(seconds), str(index), *keys],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -180,29 +201,40 @@ def test_sigkill_mid_write_leaves_no_corrupt_session(location: Path, mode: str) 
     keys = [new_key() for _ in range(2)]
     driver, failures = _recorder_driver(location)
     rng = random.Random(mode)
-    interrupted = 0
-    for attempt in range(12):
-        child = _spawn(_KILLED, location, mode, 0, attempt, keys)
+    # Kills at random moments: whatever the moment of death, every session file
+    # is whole. The last round stops the writer half-way through a write, so at
+    # least one kill is known to land mid-write whatever the machine's timing.
+    for attempt in range(7):
+        mid_write = attempt == 6
+        child = _spawn(
+            _KILLED,
+            location,
+            mode,
+            0,
+            attempt,
+            keys,
+            {"STOP_MID_WRITE": "1"} if mid_write else None,
+        )
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line.strip() == "ready", child.stderr.read() if child.stderr else ""
-        time.sleep(rng.uniform(0.005, 0.05))
+        if mid_write:
+            assert child.stdout.readline().strip() == "mid-write"
+        else:
+            time.sleep(rng.uniform(0.005, 0.05))
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
         child.stdout.close()
         assert child.stderr is not None
         child.stderr.close()
         assert child.returncode == -signal.SIGKILL
-        # Whatever the moment of death, every session file is whole.
         for key in keys:
             assert _consistent(driver.read(key), BIG)
             assert _consistent(decode(Path(driver.layout.path(key)).read_bytes()), BIG)
-        if mode.startswith("swap"):
-            interrupted = _torn_spares(driver, keys)
-        else:
-            interrupted = len(list(location.rglob(".*.tmp")))
-        if attempt >= 2 and interrupted:
-            break
+    if mode.startswith("swap"):
+        interrupted = _torn_spares(driver, keys)
+    else:
+        interrupted = len(list(location.rglob(".*.tmp")))
     assert failures == []
     # The kills did land in the middle of writes: something was left half-written...
     assert interrupted
