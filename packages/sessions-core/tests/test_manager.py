@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any, ClassVar
 
 import anyio
 import pytest
-from sessions import ConfigError, Driver, Option, SessionConfig, SessionManager
+from sessions import (
+    ConfigError,
+    Driver,
+    Option,
+    SessionConfig,
+    SessionManager,
+    UnsupportedEventLoopError,
+)
 from sessions.driver import DriverConfig, RequestContext
 
 SECRET = "manager-tests-secret-0123456789-abcdefghi"
@@ -59,6 +67,36 @@ class AsyncOnly(Driver):
 
     async def touch(self, session_id: str) -> None:
         return None
+
+
+class AsyncioBound(Recording):
+    """Both flavours; the async one needs asyncio, like a driver over redis.asyncio."""
+
+    async_library = "asyncio"
+
+    async def aread(self, session_id: str) -> dict[str, Any] | None:
+        asyncio.get_running_loop()  # fails anywhere but on asyncio
+        self._log("aread")
+        value = self.data.get(session_id)
+        return dict(value) if value is not None else None
+
+    async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
+        asyncio.get_running_loop()
+        self._log("awrite")
+        self.data[session_id] = dict(values)
+
+    async def adestroy(self, session_id: str) -> None:
+        asyncio.get_running_loop()
+        self._log("adestroy")
+        self.data.pop(session_id, None)
+
+    async def atouch(self, session_id: str) -> None:
+        asyncio.get_running_loop()
+        self._log("atouch")
+
+
+class AsyncOnlyAsyncioBound(AsyncOnly):
+    async_library = "asyncio"
 
 
 class Incomplete(Driver):
@@ -140,6 +178,62 @@ def test_async_only_driver_works_async_and_fails_clearly_when_sync() -> None:
     session.put("a", 1)
     with pytest.raises(ConfigError, match="async-only"):
         session.commit()
+
+
+async def two_async_requests(manager: SessionManager) -> int:
+    first = manager.session(RequestContext({}))
+    await first.ainitiate()
+    first.put("a", 1)
+    await first.acommit()
+    cookies = {k: c.value for k, c in first._context.outgoing.items()}
+    second = manager.session(RequestContext(cookies))
+    await second.ainitiate()
+    assert second.get("a") == 1
+    second.put("b", 2)
+    await second.acommit()
+    return threading.get_ident()
+
+
+def test_asyncio_bound_driver_uses_its_async_flavour_on_asyncio() -> None:
+    manager = manager_with("bound", AsyncioBound)
+    assert manager.flavours.async_library == "asyncio"
+    anyio.run(two_async_requests, manager, backend="asyncio")
+    assert [op for op, _ in manager.driver.calls] == ["awrite", "aread", "awrite"]
+
+
+def test_asyncio_bound_driver_uses_its_sync_flavour_in_threads_on_trio() -> None:
+    manager = manager_with("bound", AsyncioBound)
+    loop_thread = anyio.run(two_async_requests, manager, backend="trio")
+    calls = manager.driver.calls
+    assert [op for op, _ in calls] == ["write", "read", "write"]
+    assert loop_thread not in {thread for _, thread in calls}
+
+
+def test_async_only_asyncio_bound_driver_on_trio_fails_clearly() -> None:
+    manager = manager_with("bound", AsyncOnlyAsyncioBound)
+
+    async def one_request() -> None:
+        session = manager.session(RequestContext({}))
+        await session.ainitiate()
+        session.put("a", 1)
+        await session.acommit()
+
+    anyio.run(one_request, backend="asyncio")
+    with pytest.raises(UnsupportedEventLoopError) as failed:
+        anyio.run(one_request, backend="trio")
+    message = str(failed.value)
+    assert "AsyncOnlyAsyncioBound" in message
+    assert "needs asyncio" in message
+    assert "Run the application on asyncio, or use a driver with a sync flavour" in message
+
+
+def test_async_library_must_be_asyncio_or_none() -> None:
+    class Curio(Recording):
+        async_library = "curio"
+
+    manager = manager_with("curio", Curio)
+    with pytest.raises(ConfigError, match=r"async_library.*'asyncio'.*or None"):
+        manager.driver
 
 
 def test_incomplete_driver_is_refused_at_startup() -> None:

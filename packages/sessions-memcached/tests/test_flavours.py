@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 from sessions import Session, SessionConfig, SessionManager
 from sessions.testing import Harness, new_key
 from sessions.testing.servers import require_binary
@@ -37,7 +38,8 @@ class ThreadRecordingDriver(MemcachedDriver):
         super().write(session_id, values)
 
 
-def test_async_calls_run_off_the_event_loop(memcached: Any) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_calls_run_off_the_event_loop(memcached: Any, backend: str) -> None:
     async def main() -> None:
         h = Harness(ThreadRecordingDriver, {"servers": [memcached.address]}, 60)
         h.driver.threads = []
@@ -49,7 +51,7 @@ def test_async_calls_run_off_the_event_loop(memcached: Any) -> None:
         assert loop_thread not in h.driver.threads
         await h.manager.aclose()
 
-    anyio.run(main)
+    anyio.run(main, backend=backend)
 
 
 def test_wsgi_round_trips(memcached: Any) -> None:

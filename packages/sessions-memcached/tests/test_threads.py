@@ -85,3 +85,23 @@ def test_usable_again_after_close_and_from_a_new_loop() -> None:
     pool.close()
     assert asyncio.run(pool.run(divmod, 8, 3)) == (2, 2)
     pool.close()
+
+
+def test_on_trio_calls_go_to_anyio_worker_threads() -> None:
+    import anyio
+
+    pool = WorkerThreads(2, "test")
+
+    def boom() -> None:
+        raise KeyError("from the worker")
+
+    async def main() -> None:
+        assert await pool.run(threading.get_ident) != threading.get_ident()
+        assert await pool.run(divmod, 7, 2) == (3, 1)
+        with pytest.raises(KeyError, match="from the worker"):
+            await pool.run(boom)
+
+    anyio.run(main, backend="trio")
+    # asyncio's future-and-callback hand-off has no trio equivalent: the pool's
+    # own threads are never started there.
+    assert pool.threads == 0

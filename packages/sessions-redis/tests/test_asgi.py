@@ -88,12 +88,17 @@ def prefix() -> str:
     return f"t{secrets.token_hex(4)}:"
 
 
-@pytest.fixture
-def client(redis_server: ServerProcess, tools: Any, prefix: str) -> Iterator[TestClient]:
+@pytest.fixture(params=["asyncio", "trio"])
+def client(
+    redis_server: ServerProcess, tools: Any, prefix: str, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
+    """A client of the app on asyncio (the driver's redis.asyncio flavour) and on
+    trio (where core runs the sync flavour in worker threads): same behaviour,
+    same commands."""
     manager = make_manager(tools.url_of(redis_server), prefix)
     app = SessionMiddleware(Starlette(routes=ROUTES), manager)
     # The context manager keeps one event loop for all requests, as a server does.
-    with TestClient(app) as test_client:
+    with TestClient(app, backend=request.param) as test_client:
         yield test_client
 
 

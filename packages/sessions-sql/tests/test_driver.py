@@ -7,7 +7,13 @@ from typing import Any
 
 import anyio
 import pytest
-from sessions import ConfigError, DriverError, SessionConfig, SessionManager
+from sessions import (
+    ConfigError,
+    DriverError,
+    SessionConfig,
+    SessionManager,
+    UnsupportedEventLoopError,
+)
 from sessions.codec import encode
 from sessions.driver import DriverConfig, flavours_of
 from sessions.testing import Harness, new_key
@@ -390,7 +396,10 @@ def _counter_app(manager: SessionManager) -> Any:
     return Starlette(routes=[Route("/", count)], lifespan=lifespan)
 
 
-def test_asgi_app_end_to_end(any_db: Database) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_asgi_app_end_to_end(any_db: Database, backend: str) -> None:
+    """On trio, SQLAlchemy's asyncio engines cannot run: core uses the sync flavour
+    in worker threads instead, with the same result."""
     from sessions.asgi import SessionMiddleware
     from starlette.testclient import TestClient
 
@@ -399,8 +408,25 @@ def test_asgi_app_end_to_end(any_db: Database) -> None:
     manager = SessionManager(config, autoload_plugins=False)
     manager.extend("sql", SQLDriver)
     app = SessionMiddleware(_counter_app(manager), manager)
-    with TestClient(app) as client:
+    with TestClient(app, backend=backend) as client:
         assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+
+
+def test_asgi_app_on_trio_with_an_async_engine_fails_clearly(postgres_db: Database) -> None:
+    from sessions.asgi import SessionMiddleware
+    from starlette.testclient import TestClient
+
+    postgres_db.table()
+    engine = create_async_engine(postgres_db.url.replace("+psycopg", "+asyncpg"))
+    config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"engine": engine}})
+    manager = SessionManager(config, autoload_plugins=False)
+    manager.extend("sql", SQLDriver)
+    app = SessionMiddleware(_counter_app(manager), manager)
+    with (
+        TestClient(app, backend="trio") as client,
+        pytest.raises(UnsupportedEventLoopError, match="needs asyncio's event loop"),
+    ):
+        client.get("/")
 
 
 def test_wsgi_app_end_to_end(any_db: Database) -> None:

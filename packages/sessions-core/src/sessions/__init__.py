@@ -18,6 +18,7 @@ from .errors import (
     ReadOnlySessionError,
     SessionError,
     SessionNotInitiatedError,
+    UnsupportedEventLoopError,
     UnsupportedValueError,
 )
 from .flash import FlashMessages
@@ -45,6 +46,7 @@ __all__ = [
     "SessionError",
     "SessionManager",
     "SessionNotInitiatedError",
+    "UnsupportedEventLoopError",
     "UnsupportedValueError",
     "hookimpl",
 ]

@@ -18,6 +18,7 @@ event loop; a sync caller given an async-only driver fails at startup.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import anyio.to_thread
 
 from .config import CookieOptions, SessionConfig
-from .errors import ConfigError
+from .errors import ConfigError, UnsupportedEventLoopError
 
 __all__ = [
     "AsyncDriver",
@@ -40,6 +41,7 @@ __all__ = [
     "SyncDriver",
     "acall",
     "flavours_of",
+    "on_asyncio",
 ]
 
 _MISSING: Any = object()
@@ -270,6 +272,11 @@ class Driver:
     options: ClassVar[Sequence[Option]] = ()
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
     touches_on_read: ClassVar[bool] = False
+    #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
+    #: asyncio client library); ``None`` when they run on any loop anyio
+    #: supports. On another loop (trio), core then calls the sync methods in a
+    #: worker thread instead.
+    async_library: ClassVar[str | None] = None
 
     def __init__(self, config: DriverConfig) -> None:
         self.config = config
@@ -298,6 +305,8 @@ class Flavours:
 
     sync: bool
     async_names: tuple[str, str, str, str] | None
+    #: The driver's ``async_library``: the loop its async methods need, if any.
+    async_library: str | None = None
 
     @property
     def label(self) -> str:
@@ -336,7 +345,23 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
             f"{cls.__module__}.{cls.__qualname__} must define read/write/destroy/touch "
             "(plain or async def) or aread/awrite/adestroy/atouch (async def)",
         )
-    return Flavours(sync=sync, async_names=async_names)
+    library = getattr(cls, "async_library", None)
+    if library not in (None, "asyncio"):
+        raise ConfigError(
+            f"{cls.__module__}.{cls.__qualname__}.async_library",
+            library,
+            "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
+        )
+    return Flavours(sync=sync, async_names=async_names, async_library=library)
+
+
+def on_asyncio() -> bool:
+    """True when called from a coroutine running on asyncio's event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _OPS = ("read", "write", "destroy", "touch")
@@ -345,12 +370,20 @@ _OPS = ("read", "write", "destroy", "touch")
 async def acall(flavours: Flavours, driver: Any, op: int, *args: Any) -> Any:
     """Await operation ``op`` (0 read, 1 write, 2 destroy, 3 touch) of ``driver``.
 
-    A driver without the async flavour runs in a worker thread, never on the loop.
+    A driver without the async flavour runs in a worker thread, never on the
+    loop; so does one whose async flavour needs asyncio, on another loop (trio).
     """
     names = flavours.async_names
-    if names is None:
-        return await anyio.to_thread.run_sync(getattr(driver, _OPS[op]), *args)
-    return await getattr(driver, names[op])(*args)
+    if names is not None and (flavours.async_library is None or on_asyncio()):
+        return await getattr(driver, names[op])(*args)
+    if not flavours.sync:
+        raise UnsupportedEventLoopError(
+            f"this session driver has only an async flavour, and it needs asyncio's "
+            f"event loop ({type(driver).__module__}.{type(driver).__qualname__}."
+            f"async_library = 'asyncio'), but it was called on another loop (trio?). "
+            "Run the application on asyncio, or use a driver with a sync flavour"
+        )
+    return await anyio.to_thread.run_sync(getattr(driver, _OPS[op]), *args)
 
 
 def declared_options(cls: Any) -> Sequence[Option]:

@@ -72,3 +72,7 @@ class DecodeError(SessionError, ValueError):
 
 class CookieTooLargeError(SessionError):
     """A Set-Cookie header would exceed what browsers accept."""
+
+
+class UnsupportedEventLoopError(SessionError, RuntimeError):
+    """An async-only driver that needs asyncio was called on another event loop."""

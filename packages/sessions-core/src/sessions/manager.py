@@ -15,6 +15,7 @@ from .driver import (
     GcResult,
     RequestContext,
     flavours_of,
+    on_asyncio,
     validate_options,
 )
 from .errors import ConfigError
@@ -195,7 +196,7 @@ class SessionManager:
         if self._driver is None:
             return
         aclose = getattr(self._driver, "aclose", None)
-        if aclose is not None:
+        if aclose is not None and (self.flavours.async_library is None or on_asyncio()):
             await aclose()
         else:
             self.close()

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .codec import check_value
-from .driver import acall
+from .driver import acall, on_asyncio
 from .errors import NotANumberError, ReadOnlySessionError, SessionNotInitiatedError
 from .flash import FlashMessages
 from .keys import new_token, storage_key
@@ -176,10 +176,11 @@ class Session(MutableMapping[str, Any]):
 
     def _call(self, op: int, *args: Any) -> Awaitable[Any]:
         # The driver's own coroutine is returned, not wrapped in another one.
-        names = self._manager.flavours.async_names
-        if names is None:
-            return acall(self._manager.flavours, self._driver, op, *args)
-        return getattr(self._driver, names[op])(*args)  # type: ignore[no-any-return]
+        flavours = self._manager.flavours
+        names = flavours.async_names
+        if names is not None and (flavours.async_library is None or on_asyncio()):
+            return getattr(self._driver, names[op])(*args)  # type: ignore[no-any-return]
+        return acall(flavours, self._driver, op, *args)
 
     def _plan(self) -> tuple[list[str], dict[str, Any] | None, str | None, str]:
         """What commit must do: (keys to destroy, values to write, key to touch, action)."""

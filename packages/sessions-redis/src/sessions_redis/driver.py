@@ -98,6 +98,8 @@ class RedisDriver(Driver):
         ),
     )
     touches_on_read: ClassVar[bool] = True
+    # redis.asyncio: on trio, core uses the sync flavour in worker threads.
+    async_library: ClassVar[str | None] = "asyncio"
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)

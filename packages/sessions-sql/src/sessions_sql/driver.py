@@ -381,6 +381,9 @@ class _SyncOps(_Store):
 class _AsyncOps(_Store):
     """The async flavour, on an async engine per event loop."""
 
+    # SQLAlchemy's asyncio extension: on trio, core uses the sync flavour in threads.
+    async_library: ClassVar[str | None] = "asyncio"
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self._aengines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
