@@ -7,6 +7,7 @@ run through real HTTP requests against an "ops" app built for each integration
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -201,7 +202,9 @@ class OpsClient:
         return self.last.headers.get_list("set-cookie")
 
 
-def _asgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client:
+def _asgi_app(
+    manager: SessionManager, exclude: tuple[str, ...], backend: str = "asyncio"
+) -> httpx.Client:
     from sessions.asgi import SessionMiddleware
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -220,7 +223,7 @@ def _asgi_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Client
     app = Starlette(
         routes=[Route("/ops", ops, methods=["POST"]), Route("/static/x", plain, methods=["POST"])]
     )
-    return TestClient(SessionMiddleware(app, manager, exclude_paths=exclude))
+    return TestClient(SessionMiddleware(app, manager, exclude_paths=exclude), backend=backend)
 
 
 class _ServedClient(httpx.Client):
@@ -293,6 +296,7 @@ def _flask_app(manager: SessionManager, exclude: tuple[str, ...]) -> httpx.Clien
 #: The ops app answers POST /ops with ``state()`` and POST /static/x (excluded) with "ok".
 INTEGRATIONS: dict[str, Callable[[SessionManager, tuple[str, ...]], httpx.Client]] = {
     "asgi": _asgi_app,
+    "asgi-trio": functools.partial(_asgi_app, backend="trio"),
     "wsgi": _wsgi_app,
     "flask": _flask_app,
 }
