@@ -19,14 +19,14 @@ LARGE_ITEMS = "4m"
 COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "total_connections")
 
 
-def memcached_server(name: str, *extra: str) -> ServerProcess:
-    """A memcached process on its own loopback port (not started yet)."""
+def memcached_server(name: str, *extra: str, port: int | None = None) -> ServerProcess:
+    """A memcached process on its own loopback port, or ``port`` (not started yet)."""
     binary = require_binary("memcached")
 
     def command(port: int, workdir: Path) -> list[str]:
         return [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", *extra]
 
-    return ServerProcess(name, command)
+    return ServerProcess(name, command, port=port)
 
 
 class Memcached:
@@ -74,11 +74,12 @@ def memcached() -> Iterator[Memcached]:
 
 @pytest.fixture
 def start_memcached() -> Iterator[Callable[..., Memcached]]:
-    """Start private servers (``start_memcached("-I", "64k")``) that a test may stop."""
+    """Start private servers (``start_memcached("-I", "64k")``) that a test may stop;
+    ``port=`` starts one where a stopped one was."""
     started: list[Memcached] = []
 
-    def start(*extra: str) -> Memcached:
-        process = memcached_server("memcached-private", *extra)
+    def start(*extra: str, port: int | None = None) -> Memcached:
+        process = memcached_server("memcached-private", *extra, port=port)
         process.start()
         server = Memcached(process)
         started.append(server)

@@ -60,7 +60,9 @@ def test_long_ages_keep_sessions_for_their_age(memcached: Any, age: int, expecte
         assert abs(ttl - expected) <= 3, (op, ttl)
 
 
-def test_too_large_session_fails_clearly(start_memcached: Callable[..., Any]) -> None:
+def test_too_large_session_fails_clearly_and_keeps_the_stored_one(
+    start_memcached: Callable[..., Any],
+) -> None:
     server = start_memcached("-I", "512k")
     h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
     key = new_key()
@@ -71,16 +73,51 @@ def test_too_large_session_fails_clearly(start_memcached: Callable[..., Any]) ->
     assert isinstance(error, DriverError)
     assert error.limit == 512 * 1024
     assert error.size > 600_000
+    assert not error.sent
     message = str(error)
     assert server.address in message
     assert "524288 bytes" in message
+    assert "the stored session is unchanged" in message
     assert "memcached -I" in message
-    # memcached drops the previous value on a refused set (so no stale session
-    # outlives the failed commit); the connection stays usable.
-    assert h.call("read", key) is None
+    # Refused before it was sent: the session the request started from survives
+    # (memcached itself would have deleted it), and the connection stays usable.
+    assert h.call("read", key) == {"small": 1}
     # Just under the limit still fits.
     h.call("write", key, {"blob": "y" * 500_000})
     assert h.call("read", key) == {"blob": "y" * 500_000}
+
+
+def test_the_limit_is_asked_again_before_refusing(start_memcached: Callable[..., Any]) -> None:
+    # A server restarted with a larger -I takes sessions the old limit refused.
+    server = start_memcached("-I", "512k")
+    h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
+    key = new_key()
+    h.call("write", key, {"blob": "y" * 2000})
+    assert h.driver._limits == {server.address: 512 * 1024}
+    server.stop()
+    start_memcached("-I", "2m", port=server.process.port)
+    h.call("write", key, {"blob": "x" * 600_000})
+    assert h.call("read", key) == {"blob": "x" * 600_000}
+    assert h.driver._limits == {server.address: 2 * 1024 * 1024}
+
+
+def test_a_session_the_server_refuses_is_reported_as_sent(
+    start_memcached: Callable[..., Any],
+) -> None:
+    # Where the driver's estimate of an item's overhead falls short, or the limit
+    # could not be asked, memcached's own refusal is still a clear error.
+    server = start_memcached("-I", "512k")
+    h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
+    key = new_key()
+    h.call("write", key, {"small": 1})
+    h.driver._limits[server.address] = 10 * 1024 * 1024  # a wrong belief: 10 MB
+    with pytest.raises(SessionTooLargeError) as caught:
+        h.call("write", key, {"blob": "x" * 600_000})
+    assert caught.value.sent
+    assert caught.value.limit == 512 * 1024
+    assert "memcached refused it and dropped the stored session" in str(caught.value)
+    assert h.call("read", key) is None
+    assert h.driver._limits == {server.address: 512 * 1024}
 
 
 def test_too_large_session_fails_the_request_at_commit(
@@ -104,7 +141,7 @@ def test_too_large_session_fails_the_request_at_commit(
     app = SessionMiddleware(Starlette(routes=[Route("/", view)]), manager)
     with TestClient(app) as http:
         assert http.get("/?n=100").text == "ok"
-        with pytest.raises(SessionTooLargeError, match="over its item size limit of 524288"):
+        with pytest.raises(SessionTooLargeError, match="over its item size limit of 524288 bytes"):
             http.get("/?n=600000")
     manager.close()
 

@@ -36,6 +36,12 @@ T = TypeVar("T")
 #: memcached's longest key; a storage key is 43 characters.
 MAX_KEY = 250
 KEY_LENGTH = 43
+#: memcached's item header, CAS value, flags suffix and the value's trailing
+#: CRLF, rounded up: what an item costs beyond its key and value.
+ITEM_OVERHEAD = 128
+#: The smallest item size limit memcached accepts (``-I 1k``): smaller sessions
+#: fit any server, so the limit is never looked at for them.
+SMALLEST_LIMIT = 1024
 
 
 class MemcachedDriver(Driver):
@@ -79,6 +85,9 @@ class MemcachedDriver(Driver):
         prefix = _given(options, "key_prefix", "session:")
         _check_prefix(f"{where}.key_prefix", prefix)
         self._prefix = prefix.encode("ascii")
+        self._item_overhead = ITEM_OVERHEAD + len(self._prefix) + KEY_LENGTH
+        #: item_size_max per server label, asked when a session first needs it.
+        self._limits: dict[str, int | None] = {}
         self._connect_timeout = _positive(
             f"{where}.connect_timeout", _given(options, "connect_timeout", 1.0)
         )
@@ -133,6 +142,8 @@ class MemcachedDriver(Driver):
             )
         payload = encode(values)
         pool = self._ring.pick(session_id)
+        if len(payload) + self._item_overhead > SMALLEST_LIMIT:
+            self._check_fits(pool, len(payload))
         exptime = self._exptime()
         try:
             stored = pool.run(
@@ -140,9 +151,9 @@ class MemcachedDriver(Driver):
             )
         except MemcacheServerError as exc:
             if "too large" in str(exc):
-                limit = self._item_size_max(pool)
+                limit = self._limits[pool.label] = self._item_size_max(pool)
                 raise SessionTooLargeError(
-                    self.config.name, pool.label, len(payload), limit, exc
+                    self.config.name, pool.label, len(payload), limit, exc, sent=True
                 ) from exc
             raise self._error("write", pool, exc) from exc
         except (MemcacheError, OSError) as exc:
@@ -227,8 +238,29 @@ class MemcachedDriver(Driver):
             cause = ConnectionError("memcached closed the connection")
         return DriverError(self.config.name, operation, pool.label, cause)
 
+    def _check_fits(self, pool: ServerPool, size: int) -> None:
+        """Refuse a session too large for the server before sending it.
+
+        memcached deletes the stored item when it refuses a ``set`` as too large,
+        which would lose the session the request started from; refused here, it
+        stays as it was. The limit is asked once per server and asked again before
+        refusing, in case the server was restarted with another ``-I``.
+        """
+        limit = self._limits.get(pool.label)
+        if limit is None:
+            limit = self._limits[pool.label] = self._item_size_max(pool)
+        if limit is None or size + self._item_overhead <= limit:
+            return  # an unknown limit leaves it to the server
+        limit = self._limits[pool.label] = self._item_size_max(pool)
+        if limit is not None and size + self._item_overhead > limit:
+            cause = ValueError(
+                f"{size} bytes of session plus {self._item_overhead} of key and item "
+                f"header exceed item_size_max {limit}"
+            )
+            raise SessionTooLargeError(self.config.name, pool.label, size, limit, cause)
+
     def _item_size_max(self, pool: ServerPool) -> int | None:
-        """The server's item size limit, for the error message (best effort)."""
+        """The server's item size limit (best effort: None if it cannot be asked)."""
         try:
             settings: dict[bytes, Any] = pool.run(lambda client: client.stats("settings"))
         except (MemcacheError, OSError):
