@@ -54,7 +54,10 @@ def test_entry_point_selects_the_file_driver(manager: SessionManager, location: 
     assert manager.driver.describe() == str(location)
 
 
-def test_async_flavour_never_does_file_io_on_the_event_loop(manager: SessionManager) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_flavour_never_does_file_io_on_the_event_loop(
+    manager: SessionManager, backend: str
+) -> None:
     driver: FileDriver = manager.driver
     loop_thread: list[int] = []
 
@@ -71,7 +74,7 @@ def test_async_flavour_never_does_file_io_on_the_event_loop(manager: SessionMana
     _events.clear()
     _on.set()
     try:
-        anyio.run(main)
+        anyio.run(main, backend=backend)
     finally:
         _on.clear()
     kinds = {event for _, event in _events}
