@@ -144,17 +144,18 @@ def test_touches_on_read_skips_the_touch() -> None:
     assert [op for op, _ in manager.driver.calls] == ["write", "read"]
 
 
+async def one_async_request(manager: SessionManager) -> int:
+    """A request that writes a fresh session; returns the loop's thread."""
+    session = manager.session(RequestContext({}))
+    await session.ainitiate()
+    session.put("a", 1)
+    await session.acommit()
+    return threading.get_ident()
+
+
 def test_sync_driver_runs_in_a_worker_thread_from_async_code() -> None:
     manager = manager_with("mine", Recording)
-
-    async def main() -> int:
-        session = manager.session(RequestContext({}))
-        await session.ainitiate()
-        session.put("a", 1)
-        await session.acommit()
-        return threading.get_ident()
-
-    loop_thread = anyio.run(main)
+    loop_thread = anyio.run(one_async_request, manager)
     threads = {thread for _, thread in manager.driver.calls}
     assert threads
     assert loop_thread not in threads
@@ -164,13 +165,7 @@ def test_async_only_driver_works_async_and_fails_clearly_when_sync() -> None:
     manager = manager_with("aonly", AsyncOnly)
     assert manager.flavours.label == "async"
 
-    async def main() -> None:
-        session = manager.session(RequestContext({}))
-        await session.ainitiate()
-        session.put("a", 1)
-        await session.acommit()
-
-    anyio.run(main)
+    anyio.run(one_async_request, manager)
     with pytest.raises(ConfigError, match="async-only"):
         manager.require_sync()
     session = manager.session(RequestContext({}))
@@ -211,16 +206,9 @@ def test_asyncio_bound_driver_uses_its_sync_flavour_in_threads_on_trio() -> None
 
 def test_async_only_asyncio_bound_driver_on_trio_fails_clearly() -> None:
     manager = manager_with("bound", AsyncOnlyAsyncioBound)
-
-    async def one_request() -> None:
-        session = manager.session(RequestContext({}))
-        await session.ainitiate()
-        session.put("a", 1)
-        await session.acommit()
-
-    anyio.run(one_request, backend="asyncio")
+    anyio.run(one_async_request, manager, backend="asyncio")
     with pytest.raises(UnsupportedEventLoopError) as failed:
-        anyio.run(one_request, backend="trio")
+        anyio.run(one_async_request, manager, backend="trio")
     message = str(failed.value)
     assert "AsyncOnlyAsyncioBound" in message
     assert "needs asyncio" in message

@@ -60,13 +60,20 @@ def test_long_ages_keep_sessions_for_their_age(memcached: Any, age: int, expecte
         assert abs(ttl - expected) <= 3, (op, ttl)
 
 
-def test_too_large_session_fails_clearly_and_keeps_the_stored_one(
-    start_memcached: Callable[..., Any],
-) -> None:
+@pytest.fixture
+def small_items(start_memcached: Callable[..., Any]) -> tuple[Any, Harness, str]:
+    """A server that takes items up to 512 KB, and a key holding a small session."""
     server = start_memcached("-I", "512k")
     h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
     key = new_key()
     h.call("write", key, {"small": 1})
+    return server, h, key
+
+
+def test_too_large_session_fails_clearly_and_keeps_the_stored_one(
+    small_items: tuple[Any, Harness, str],
+) -> None:
+    server, h, key = small_items
     with pytest.raises(SessionTooLargeError) as caught:
         h.call("write", key, {"blob": "x" * 600_000})
     error = caught.value
@@ -102,14 +109,11 @@ def test_the_limit_is_asked_again_before_refusing(start_memcached: Callable[...,
 
 
 def test_a_session_the_server_refuses_is_reported_as_sent(
-    start_memcached: Callable[..., Any],
+    small_items: tuple[Any, Harness, str],
 ) -> None:
     # Where the driver's estimate of an item's overhead falls short, or the limit
     # could not be asked, memcached's own refusal is still a clear error.
-    server = start_memcached("-I", "512k")
-    h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
-    key = new_key()
-    h.call("write", key, {"small": 1})
+    server, h, key = small_items
     h.driver._limits[server.address] = 10 * 1024 * 1024  # a wrong belief: 10 MB
     with pytest.raises(SessionTooLargeError) as caught:
         h.call("write", key, {"blob": "x" * 600_000})

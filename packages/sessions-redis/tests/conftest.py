@@ -112,24 +112,6 @@ def command_counts(*servers: ServerProcess) -> dict[str, int]:
     return totals
 
 
-class Tools:
-    """The helpers above, handed to test modules through the ``tools`` fixture
-    (test modules are imported by path, so they cannot import this one)."""
-
-    start_redis = staticmethod(start_redis)
-    url_of = staticmethod(url_of)
-    admin = staticmethod(admin)
-    reset_stats = staticmethod(reset_stats)
-    command_counts = staticmethod(command_counts)
-    secret = SECRET
-
-
-@pytest.fixture(scope="session")
-def tools() -> type[Tools]:
-    """Server helpers: start_redis, url_of, admin, reset_stats, command_counts."""
-    return Tools
-
-
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[ServerProcess]:
     """A standalone Redis shared by this test process."""
@@ -165,33 +147,33 @@ def _wait_cluster_ok(nodes: list[ServerProcess], timeout: float = 20.0) -> None:
         while True:
             info = client.execute_command("CLUSTER", "INFO")
             text = info.decode() if isinstance(info, bytes) else str(info)
-            if "cluster_state:ok" in text and "cluster_known_nodes:3" in text:
+            if "cluster_state:ok" in text and f"cluster_known_nodes:{len(nodes)}" in text:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"cluster not ready on {node.address}:\n{text}")
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[Cluster]:
-    """Three cluster-enabled masters, slots split by ``redis-cli --cluster create``."""
+def start_cluster(name: str, nodes: int, replicas: int, *extra: str) -> list[ServerProcess]:
+    """``nodes`` cluster-enabled servers joined by ``redis-cli --cluster create``,
+    ``replicas`` replicas per master. The caller cleans them up, even on failure:
+    the list is filled as servers start."""
     cli = require_binary("redis-cli")
-    nodes: list[ServerProcess] = []
+    started: list[ServerProcess] = []
     try:
-        for i in range(3):
-            nodes.append(
+        for i in range(nodes):
+            started.append(
                 start_redis(
-                    f"redis-cluster-{i}",
+                    f"{name}-{i}",
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
                     "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
                     # An explicit bus port: the default (port + 10000) may be
                     # taken, or out of range for a high free port.
                     "--cluster-port",
                     str(free_port()),
+                    *extra,
                 )
             )
         subprocess.run(
@@ -199,16 +181,47 @@ def redis_cluster() -> Iterator[Cluster]:
                 cli,
                 "--cluster",
                 "create",
-                *(node.address for node in nodes),
+                *(node.address for node in started),
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,
             capture_output=True,
             timeout=60,
         )
-        _wait_cluster_ok(nodes)
+        _wait_cluster_ok(started)
+    except BaseException:
+        for node in started:
+            node.cleanup()
+        raise
+    return started
+
+
+class Tools:
+    """The helpers above, handed to test modules through the ``tools`` fixture
+    (test modules are imported by path, so they cannot import this one)."""
+
+    start_redis = staticmethod(start_redis)
+    start_cluster = staticmethod(start_cluster)
+    url_of = staticmethod(url_of)
+    admin = staticmethod(admin)
+    reset_stats = staticmethod(reset_stats)
+    command_counts = staticmethod(command_counts)
+    secret = SECRET
+
+
+@pytest.fixture(scope="session")
+def tools() -> type[Tools]:
+    """Server helpers: start_redis, start_cluster, url_of, admin, reset_stats, command_counts."""
+    return Tools
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """Three cluster-enabled masters, slots split by ``redis-cli --cluster create``."""
+    nodes = start_cluster("redis-cluster", 3, 0, "--cluster-node-timeout", "2000")
+    try:
         yield Cluster(nodes)
     finally:
         for node in nodes:

@@ -8,7 +8,6 @@ driver's own error naming the operation; once it is over, requests work again.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import redis.sentinel
 from sessions import DriverError, SessionConfig
 from sessions.driver import DriverConfig
 from sessions.testing import new_key
-from sessions.testing.servers import ServerProcess, free_port, require_binary
+from sessions.testing.servers import ServerProcess, require_binary
 from sessions_redis.driver import RedisDriver
 
 SECRET = "failover-tests-secret-0123456789abcdef"
@@ -201,40 +200,21 @@ def test_async_sessions_survive_a_sentinel_failover(sentinel_group: SentinelGrou
 @pytest.fixture
 def replicated_cluster(tools: Any) -> Iterator[list[ServerProcess]]:
     """Three masters, each with one replica; a master silent for 1 s is replaced."""
-    cli = require_binary("redis-cli")
-    nodes: list[ServerProcess] = []
+    nodes = tools.start_cluster(
+        "redis-ha-cluster",
+        6,
+        1,
+        "--cluster-node-timeout",
+        "1000",
+        # No pause before the first full sync of a replica.
+        "--repl-diskless-sync-delay",
+        "0",
+    )
     try:
-        for i in range(6):
-            nodes.append(
-                tools.start_redis(
-                    f"redis-ha-cluster-{i}",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--repl-diskless-sync-delay",
-                    "0",
-                    "--cluster-port",
-                    str(free_port()),
-                )
-            )
-        subprocess.run(
-            [
-                cli,
-                "--cluster",
-                "create",
-                *(node.address for node in nodes),
-                "--cluster-replicas",
-                "1",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
+        # Every replica in sync before anything is written.
+        wait_until(
+            lambda: all(role(n) == "master" or link_up(n) for n in nodes), "the replicas to sync"
         )
-        wait_until(lambda: all(cluster_ok(node, 6) for node in nodes), "the cluster to form")
         yield nodes
     finally:
         for node in nodes:
