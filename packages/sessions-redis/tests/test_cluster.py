@@ -47,7 +47,9 @@ def test_sync_sessions_spread_over_nodes_and_read_back_through_any(
     for i, session_id in enumerate(ids):
         writer.write(session_id, {"n": i})
     writer.close()
-    assert len({key_slot((prefix + i).encode()) for i in ids}) == SESSIONS
+    # Spread over many slots (two random keys share one of the 16384 slots now and
+    # then, so not necessarily SESSIONS distinct ones).
+    assert len({key_slot((prefix + i).encode()) for i in ids}) > SESSIONS // 2
     per_node = keys_per_node(redis_cluster, tools, prefix)
     assert sum(per_node) == SESSIONS
     assert all(count > 0 for count in per_node), per_node
@@ -133,12 +135,13 @@ def test_commands_per_request_on_cluster(
 def test_browser_sessions_survive_switching_startup_node(
     client: TestClient, redis_cluster: Any, prefix: str, tools: Any
 ) -> None:
-    cookies = []
-    for i in range(12):
+    cookies: list[str] = []
+    # Sessions until every master holds some (a dozen leave one empty 2% of the time).
+    while len(cookies) < 12 or not all(keys_per_node(redis_cluster, tools, prefix)):
+        assert len(cookies) < 200, "the sessions should spread over every master"
         client.cookies.clear()
-        client.get(f"/put?n={i}")
+        client.get(f"/put?n={len(cookies)}")
         cookies.append(client.cookies["session"])
-    assert all(count > 0 for count in keys_per_node(redis_cluster, tools, prefix))
     with cluster_client(tools.url_of(redis_cluster.nodes[2]), prefix) as other:
         for i, cookie in enumerate(cookies):
             other.cookies.set("session", cookie)
