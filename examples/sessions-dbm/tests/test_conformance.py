@@ -30,3 +30,7 @@ class TestDbmSync(_DbmSetup, DriverConformance):
 
 class TestDbmAsync(_DbmSetup, AsyncDriverConformance):
     """Through core's async path, which runs this sync-only driver in a worker thread."""
+
+
+class TestDbmTrio(TestDbmAsync):
+    backend = "trio"

@@ -200,6 +200,10 @@ class TestCookieAsync(AsyncDriverConformance):
         self._run(body)
 
 
+class TestCookieTrio(TestCookieAsync):
+    backend = "trio"
+
+
 # -- bad cookies give None and fire the hook ----------------------------------------
 
 

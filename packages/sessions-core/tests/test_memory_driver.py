@@ -24,6 +24,10 @@ class TestMemoryAsync(AsyncDriverConformance):
         _corrupt(harness, session_id)
 
 
+class TestMemoryTrio(TestMemoryAsync):
+    backend = "trio"
+
+
 def test_gc_removes_only_expired() -> None:
     h = Harness(MemoryDriver, {}, age=60)
     h.call("write", "a" * 43, {"x": 1})

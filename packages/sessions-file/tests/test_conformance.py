@@ -39,6 +39,10 @@ class TestFileAsync(AsyncDriverConformance):
         _corrupt(harness, session_id)
 
 
+class TestFileTrio(TestFileAsync):
+    backend = "trio"
+
+
 class TestFileSyncFsync(DriverConformance):
     """The same contract with ``fsync`` on (a different write path)."""
 

@@ -29,3 +29,7 @@ class TestMemcachedSync(_Memcached, DriverConformance):
 
 class TestMemcachedAsync(_Memcached, AsyncDriverConformance):
     pass
+
+
+class TestMemcachedTrio(TestMemcachedAsync):
+    backend = "trio"

@@ -169,6 +169,10 @@ class TestClusterAsync(_ClusterBase, AsyncDriverConformance):
     pass
 
 
+class TestClusterTrio(TestClusterAsync):
+    backend = "trio"
+
+
 def test_ready_made_cluster_clients(redis_cluster: Any, tools: Any) -> None:
     import redis.asyncio.cluster
     import redis.cluster

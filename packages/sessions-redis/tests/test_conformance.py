@@ -30,3 +30,9 @@ class TestRedisSync(_RedisBase, DriverConformance):
 
 class TestRedisAsync(_RedisBase, AsyncDriverConformance):
     pass
+
+
+class TestRedisTrio(TestRedisAsync):
+    """redis.asyncio needs asyncio: on trio, core uses the sync flavour in threads."""
+
+    backend = "trio"

@@ -45,6 +45,12 @@ class TestSQLiteAsync(_OnDatabase, AsyncDriverConformance):
         _use(self, sqlite_db)
 
 
+class TestSQLiteTrio(TestSQLiteAsync):
+    """SQLAlchemy's async engines need asyncio: on trio, core uses the sync flavour."""
+
+    backend = "trio"
+
+
 class TestPostgresSync(_OnDatabase, DriverConformance):
     @pytest.fixture(autouse=True)
     def _database(self, postgres_db: Database) -> None:
@@ -57,6 +63,10 @@ class TestPostgresAsync(_OnDatabase, AsyncDriverConformance):
         _use(self, postgres_db)
 
 
+class TestPostgresTrio(TestPostgresAsync):
+    backend = "trio"
+
+
 class TestMariaDBSync(_OnDatabase, DriverConformance):
     @pytest.fixture(autouse=True)
     def _database(self, mariadb_db: Database) -> None:
@@ -67,3 +77,7 @@ class TestMariaDBAsync(_OnDatabase, AsyncDriverConformance):
     @pytest.fixture(autouse=True)
     def _database(self, mariadb_db: Database) -> None:
         _use(self, mariadb_db)
+
+
+class TestMariaDBTrio(TestMariaDBAsync):
+    backend = "trio"

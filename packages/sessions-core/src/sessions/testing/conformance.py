@@ -206,8 +206,14 @@ class AsyncDriverConformance(_Base):
     """The contract, through the driver's async flavour (or a worker thread).
 
     Each test runs in its own event loop, with the harness built inside it, so
-    drivers with loop-bound pools are tested as applications use them.
+    drivers with loop-bound pools are tested as applications use them. The loop
+    is asyncio's; a subclass with ``backend = "trio"`` runs the same checks on
+    trio (where core calls an ``async_library = "asyncio"`` driver's sync
+    flavour in worker threads).
     """
+
+    #: The anyio backend the checks run on: ``"asyncio"`` or ``"trio"``.
+    backend: ClassVar[str] = "asyncio"
 
     def _run(self, body: Callable[[Harness], Awaitable[None]]) -> None:
         async def main() -> None:
@@ -217,7 +223,7 @@ class AsyncDriverConformance(_Base):
             finally:
                 await h.manager.aclose()
 
-        anyio.run(main)
+        anyio.run(main, backend=self.backend)
 
     def test_missing_reads_none(self) -> None:
         async def body(h: Harness) -> None:
