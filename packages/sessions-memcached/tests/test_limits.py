@@ -108,6 +108,23 @@ def test_the_limit_is_asked_again_before_refusing(start_memcached: Callable[...,
     assert h.driver._limits == {server.address: 2 * 1024 * 1024}
 
 
+def test_asking_a_down_server_for_its_limit_fails_the_write_once(
+    start_memcached: Callable[..., Any],
+) -> None:
+    server = start_memcached()
+    h = Harness(MemcachedDriver, {"servers": [server.address]}, 60)
+    server.stop()
+    with pytest.raises(DriverError) as caught:
+        h.call("write", new_key(), {"blob": "y" * 5000})
+    assert not isinstance(caught.value, SessionTooLargeError)
+    assert caught.value.operation == "write"
+    assert caught.value.address == server.address
+    assert h.driver._limits == {}  # nothing learnt: asked again once it is back
+    server.start()
+    h.call("write", new_key(), {"blob": "y" * 5000})
+    assert h.driver._limits == {server.address: 1024 * 1024}
+
+
 def test_a_session_the_server_refuses_is_reported_as_sent(
     small_items: tuple[Any, Harness, str],
 ) -> None:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from pymemcache.exceptions import (
+    MemcacheClientError,
     MemcacheError,
     MemcacheServerError,
     MemcacheUnexpectedCloseError,
+    MemcacheUnknownError,
 )
 from sessions.codec import decode, encode
 from sessions.driver import Driver, DriverConfig, Option
@@ -86,8 +88,9 @@ class MemcachedDriver(Driver):
         _check_prefix(f"{where}.key_prefix", prefix)
         self._prefix = prefix.encode("ascii")
         self._item_overhead = ITEM_OVERHEAD + len(self._prefix) + KEY_LENGTH
-        #: item_size_max per server label, asked when a session first needs it.
-        self._limits: dict[str, int | None] = {}
+        #: item_size_max per server label (0: the server does not tell), asked
+        #: when a session first needs it.
+        self._limits: dict[str, int] = {}
         self._connect_timeout = _positive(
             f"{where}.connect_timeout", _given(options, "connect_timeout", 1.0)
         )
@@ -151,7 +154,9 @@ class MemcachedDriver(Driver):
             )
         except MemcacheServerError as exc:
             if "too large" in str(exc):
-                limit = self._limits[pool.label] = self._item_size_max(pool)
+                limit = self._item_size_max(pool)
+                if limit:
+                    self._limits[pool.label] = limit
                 raise SessionTooLargeError(
                     self.config.name, pool.label, len(payload), limit, exc, sent=True
                 ) from exc
@@ -248,25 +253,39 @@ class MemcachedDriver(Driver):
         """
         limit = self._limits.get(pool.label)
         if limit is None:
-            limit = self._limits[pool.label] = self._item_size_max(pool)
-        if limit is None or size + self._item_overhead <= limit:
-            return  # an unknown limit leaves it to the server
-        limit = self._limits[pool.label] = self._item_size_max(pool)
-        if limit is not None and size + self._item_overhead > limit:
+            limit = self._limits[pool.label] = self._ask_limit(pool)
+        if not limit or size + self._item_overhead <= limit:
+            return  # 0: the server does not say (a proxy, say); it decides itself
+        limit = self._limits[pool.label] = self._ask_limit(pool)
+        if limit and size + self._item_overhead > limit:
             cause = ValueError(
                 f"{size} bytes of session plus {self._item_overhead} of key and item "
                 f"header exceed item_size_max {limit}"
             )
             raise SessionTooLargeError(self.config.name, pool.label, size, limit, cause)
 
-    def _item_size_max(self, pool: ServerPool) -> int | None:
-        """The server's item size limit (best effort: None if it cannot be asked)."""
+    def _ask_limit(self, pool: ServerPool) -> int:
+        """The server's ``item_size_max``, or 0 if it does not tell.
+
+        An unreachable server fails the write here, once, as the ``set`` would.
+        """
         try:
             settings: dict[bytes, Any] = pool.run(lambda client: client.stats("settings"))
-        except (MemcacheError, OSError):
-            return None
+        except MemcacheUnexpectedCloseError as exc:
+            raise self._error("write", pool, exc) from exc
+        except (MemcacheClientError, MemcacheServerError, MemcacheUnknownError):
+            return 0  # answered, but not with settings
+        except (MemcacheError, OSError) as exc:
+            raise self._error("write", pool, exc) from exc
         limit = settings.get(b"item_size_max")
-        return limit if isinstance(limit, int) else None
+        return limit if isinstance(limit, int) and limit > 0 else 0
+
+    def _item_size_max(self, pool: ServerPool) -> int | None:
+        """The server's item size limit for an error message (None if it cannot be asked)."""
+        try:
+            return self._ask_limit(pool) or None
+        except DriverError:
+            return None
 
 
 def _given(options: Any, name: str, default: Any) -> Any:
