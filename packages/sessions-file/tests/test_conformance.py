@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from sessions.driver import DriverConfig
@@ -10,50 +11,39 @@ from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
 from sessions_file import FileDriver
 
 
-def _corrupt(harness: Harness, session_id: str) -> None:
-    driver: FileDriver = harness.driver
-    path = Path(driver.layout.path(session_id))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x80\x00 not a session payload {")
+class _InTmpPath:
+    """A fresh directory per test; ``extra_options`` for the variants."""
 
-
-class TestFileSync(DriverConformance):
-    driver_factory = FileDriver
+    driver_factory: Any = FileDriver
+    extra_options: ClassVar[dict[str, Any]] = {}
 
     @pytest.fixture(autouse=True)
     def _location(self, tmp_path: Path) -> None:
-        self.driver_options = {"location": str(tmp_path / "sessions")}
+        self.driver_options = {"location": str(tmp_path / "sessions"), **self.extra_options}
 
     def corrupt(self, harness: Harness, session_id: str) -> None:
-        _corrupt(harness, session_id)
+        driver: FileDriver = harness.driver
+        path = Path(driver.layout.path(session_id))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x80\x00 not a session payload {")
 
 
-class TestFileAsync(AsyncDriverConformance):
-    driver_factory = FileDriver
+class TestFileSync(_InTmpPath, DriverConformance):
+    pass
 
-    @pytest.fixture(autouse=True)
-    def _location(self, tmp_path: Path) -> None:
-        self.driver_options = {"location": str(tmp_path / "sessions")}
 
-    def corrupt(self, harness: Harness, session_id: str) -> None:
-        _corrupt(harness, session_id)
+class TestFileAsync(_InTmpPath, AsyncDriverConformance):
+    pass
 
 
 class TestFileTrio(TestFileAsync):
     backend = "trio"
 
 
-class TestFileSyncFsync(DriverConformance):
+class TestFileSyncFsync(_InTmpPath, DriverConformance):
     """The same contract with ``fsync`` on (a different write path)."""
 
-    driver_factory = FileDriver
-
-    @pytest.fixture(autouse=True)
-    def _location(self, tmp_path: Path) -> None:
-        self.driver_options = {"location": str(tmp_path / "sessions"), "fsync": True}
-
-    def corrupt(self, harness: Harness, session_id: str) -> None:
-        _corrupt(harness, session_id)
+    extra_options: ClassVar[dict[str, Any]] = {"fsync": True}
 
 
 class TempFileDriver(FileDriver):
@@ -64,14 +54,7 @@ class TempFileDriver(FileDriver):
         self._swap = False
 
 
-class TestFileSyncTemporaryFiles(DriverConformance):
+class TestFileSyncTemporaryFiles(_InTmpPath, DriverConformance):
     """The contract through the temporary-file write path."""
 
     driver_factory = TempFileDriver
-
-    @pytest.fixture(autouse=True)
-    def _location(self, tmp_path: Path) -> None:
-        self.driver_options = {"location": str(tmp_path / "sessions")}
-
-    def corrupt(self, harness: Harness, session_id: str) -> None:
-        _corrupt(harness, session_id)
