@@ -99,3 +99,21 @@ def test_jinja_example(run_example: Callable[[str, str], httpx.Client]) -> None:
     page = client.get("/").text
     assert "Items in your cart: 2" in page
     assert "error" not in page
+
+
+def test_fastapi_example(run_example: Callable[[str, str], httpx.Client]) -> None:
+    client = run_example("fastapi.md", "uvicorn")
+    assert client.get("/").text == "visits=1 notice= user="
+    assert client.post("/cart/apple").status_code == 303
+    client.post("/cart/apple")
+    client.post("/cart/pear")
+    assert client.get("/").text == "visits=2 notice=added pear user="
+    assert client.get("/").text == "visits=3 notice= user="
+    assert client.get("/cart").json() == {"apple": 2, "pear": 1}
+    before = client.cookies["session"]
+    client.post("/sign-in")
+    assert client.cookies["session"] != before
+    assert client.get("/").text == "visits=4 notice= user=ada"
+    health = client.get("/health")
+    assert health.text == "ok"
+    assert "set-cookie" not in health.headers

@@ -139,3 +139,48 @@ def test_bad_driver_fails_at_startup() -> None:
     )
     with pytest.raises(ConfigError, match=r"drivers\.memory\.bogus"):
         SessionMiddleware(Starlette(), manager)
+
+
+def test_current_session_from_a_request_a_websocket_or_a_scope() -> None:
+    from sessions import Session
+    from sessions.asgi import current_session
+
+    async def view(request: Request) -> Response:
+        session = current_session(request)
+        assert session is current_session(request.scope)
+        session.put("seen", True)
+        return PlainTextResponse(type(session).__name__)
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"seen": current_session(websocket).get("seen")})
+        await websocket.close()
+
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="memory"))
+    app = SessionMiddleware(
+        Starlette(routes=[Route("/", view), WebSocketRoute("/ws", ws)]), manager
+    )
+    with TestClient(app) as client:
+        assert client.get("/").text == Session.__name__
+        with client.websocket_connect("/ws") as socket:
+            assert socket.receive_json() == {"seen": True}
+
+
+@pytest.mark.parametrize(
+    ("scope", "holds"),
+    [
+        ({"type": "http"}, "nothing"),  # no middleware, or an excluded path
+        ({"type": "http", "session": {"n": 1}}, "a dict"),  # Starlette's own middleware
+    ],
+)
+def test_current_session_without_our_session_says_what_to_fix(
+    scope: dict[str, Any], holds: str
+) -> None:
+    from sessions.asgi import current_session
+
+    with pytest.raises(LookupError) as failed:
+        current_session(Request(scope))
+    message = str(failed.value)
+    assert f"(it holds {holds})" in message
+    assert "sessions.asgi.SessionMiddleware" in message
+    assert "exclude_paths" in message

@@ -7,7 +7,7 @@ leave; websocket connections get a read-only one; lifespan passes through.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from .config import SessionConfig
@@ -15,8 +15,9 @@ from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .manager import SessionManager
+from .session import Session
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["SessionMiddleware", "current_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -88,3 +89,32 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+def current_session(connection: Any) -> Session:
+    """The session of a request, with a clear error when there is none.
+
+    ``connection`` is a Starlette/FastAPI ``Request`` or ``WebSocket`` (anything
+    with a ``scope``) or an ASGI scope. In FastAPI, wrap it in a one-line
+    dependency so the session is typed::
+
+        def session(request: Request) -> Session:
+            return current_session(request)
+
+        SessionDep = Annotated[Session, Depends(session)]
+
+    Raises:
+        LookupError: the scope holds no session of ours: the middleware is
+            missing, the path is excluded, or another session middleware set
+            ``scope["session"]``.
+    """
+    scope = getattr(connection, "scope", connection)
+    found = scope.get("session") if isinstance(scope, Mapping) else None
+    if isinstance(found, Session):
+        return found
+    what = "nothing" if found is None else f"a {type(found).__name__}"
+    raise LookupError(
+        f"no session in scope['session'] (it holds {what}): wrap the application in "
+        "sessions.asgi.SessionMiddleware, check its exclude_paths, and remove any "
+        "other session middleware"
+    )
