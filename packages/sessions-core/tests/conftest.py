@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sessions import Session, SessionConfig, SessionManager
+from sessions import Driver, Session, SessionConfig, SessionManager
 from sessions.driver import DriverConfig, RequestContext
 
 
@@ -356,3 +356,25 @@ def make_client(driver_name: str, integration: str) -> Iterator[Callable[..., Op
 def client(make_client: Callable[..., OpsClient]) -> OpsClient:
     """An OpsClient with the default config."""
     return make_client()
+
+
+class AsyncOnlyDriver(Driver):
+    """A driver with only the async flavour, that stores nothing."""
+
+    async def read(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def write(self, session_id: str, values: dict[str, Any]) -> None:
+        pass
+
+    async def destroy(self, session_id: str) -> None:
+        pass
+
+    async def touch(self, session_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+def async_only_driver() -> type[AsyncOnlyDriver]:
+    """A driver class with only the async flavour (test modules cannot import this one)."""
+    return AsyncOnlyDriver

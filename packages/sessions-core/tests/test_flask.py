@@ -18,7 +18,6 @@ import pytest
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup
 from sessions import ConfigError, Session, SessionConfig, SessionManager
-from sessions.driver import Driver
 from sessions.flask import FlaskSession, FlaskSessions
 from werkzeug.serving import make_server
 
@@ -324,23 +323,9 @@ def test_excluded_paths_get_a_read_only_empty_session_and_no_cookie(
     assert "set-cookie" not in response.headers
 
 
-class AsyncOnly(Driver):
-    async def read(self, session_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def write(self, session_id: str, values: dict[str, Any]) -> None:
-        pass
-
-    async def destroy(self, session_id: str) -> None:
-        pass
-
-    async def touch(self, session_id: str) -> None:
-        pass
-
-
-def test_async_only_driver_fails_at_init() -> None:
+def test_async_only_driver_fails_at_init(async_only_driver: type[Any]) -> None:
     sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", AsyncOnly)
+    sessions.extend("asyncstore", async_only_driver)
     with pytest.raises(ConfigError, match=r"async-only"):
         FlaskSessions(flask.Flask(__name__), sessions)
 

@@ -55,20 +55,6 @@ class TouchingOnRead(Recording):
     touches_on_read = True
 
 
-class AsyncOnly(Driver):
-    async def read(self, session_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def write(self, session_id: str, values: dict[str, Any]) -> None:
-        return None
-
-    async def destroy(self, session_id: str) -> None:
-        return None
-
-    async def touch(self, session_id: str) -> None:
-        return None
-
-
 class AsyncioBound(Recording):
     """Both flavours; the async one needs asyncio, like a driver over redis.asyncio."""
 
@@ -93,10 +79,6 @@ class AsyncioBound(Recording):
     async def atouch(self, session_id: str) -> None:
         asyncio.get_running_loop()
         self._log("atouch")
-
-
-class AsyncOnlyAsyncioBound(AsyncOnly):
-    async_library = "asyncio"
 
 
 class Incomplete(Driver):
@@ -161,8 +143,10 @@ def test_sync_driver_runs_in_a_worker_thread_from_async_code() -> None:
     assert loop_thread not in threads
 
 
-def test_async_only_driver_works_async_and_fails_clearly_when_sync() -> None:
-    manager = manager_with("aonly", AsyncOnly)
+def test_async_only_driver_works_async_and_fails_clearly_when_sync(
+    async_only_driver: type[Any],
+) -> None:
+    manager = manager_with("aonly", async_only_driver)
     assert manager.flavours.label == "async"
 
     anyio.run(one_async_request, manager)
@@ -204,7 +188,12 @@ def test_asyncio_bound_driver_uses_its_sync_flavour_in_threads_on_trio() -> None
     assert loop_thread not in {thread for _, thread in calls}
 
 
-def test_async_only_asyncio_bound_driver_on_trio_fails_clearly() -> None:
+def test_async_only_asyncio_bound_driver_on_trio_fails_clearly(
+    async_only_driver: type[Any],
+) -> None:
+    class AsyncOnlyAsyncioBound(async_only_driver):  # type: ignore[misc,valid-type]
+        async_library = "asyncio"
+
     manager = manager_with("bound", AsyncOnlyAsyncioBound)
     anyio.run(one_async_request, manager, backend="asyncio")
     with pytest.raises(UnsupportedEventLoopError) as failed:

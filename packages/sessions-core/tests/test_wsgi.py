@@ -19,7 +19,6 @@ from wsgiref.util import setup_testing_defaults
 import httpx
 import pytest
 from sessions import ConfigError, Session, SessionConfig, SessionManager
-from sessions.driver import Driver
 from sessions.wsgi import MAX_FORM_BYTES, SessionMiddleware, current_session
 from werkzeug.wrappers import Request as WerkzeugRequest
 
@@ -190,23 +189,9 @@ def test_secure_follows_the_url_scheme() -> None:
         assert ("; Secure" in cookie) is secure
 
 
-class AsyncOnly(Driver):
-    async def read(self, session_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def write(self, session_id: str, values: dict[str, Any]) -> None:
-        pass
-
-    async def destroy(self, session_id: str) -> None:
-        pass
-
-    async def touch(self, session_id: str) -> None:
-        pass
-
-
-def test_async_only_driver_fails_at_construction() -> None:
+def test_async_only_driver_fails_at_construction(async_only_driver: type[Any]) -> None:
     sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", AsyncOnly)
+    sessions.extend("asyncstore", async_only_driver)
     with pytest.raises(ConfigError, match=r"driver='asyncstore'.*async-only.*ASGI"):
         SessionMiddleware(lambda environ, start_response: [], sessions)
 

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,21 +236,29 @@ def own_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(datadir, ignore_errors=True)
 
 
-def _wait_accepting(server: ServerProcess) -> None:
-    import psycopg
-
+def _until_connected(connect: Callable[[], Any], refused: type[BaseException]) -> None:
+    """Call ``connect`` until it stops raising ``refused`` (the server is up), for 20 s."""
     deadline = time.monotonic() + 20
     while True:
         try:
-            psycopg.connect(
-                f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres",
-                connect_timeout=2,
-            ).close()
+            connect().close()
             return
-        except psycopg.OperationalError:
+        except refused:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _wait_accepting(server: ServerProcess) -> None:
+    import psycopg
+
+    _until_connected(
+        lambda: psycopg.connect(
+            f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres",
+            connect_timeout=2,
+        ),
+        psycopg.OperationalError,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -298,12 +306,7 @@ def own_mariadb() -> Iterator[ServerProcess]:
 def _mariadb_accepting(server: ServerProcess) -> None:
     import pymysql
 
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            pymysql.connect(host="127.0.0.1", port=server.port, user="root").close()
-            return
-        except pymysql.err.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    _until_connected(
+        lambda: pymysql.connect(host="127.0.0.1", port=server.port, user="root"),
+        pymysql.err.OperationalError,
+    )
