@@ -25,13 +25,12 @@ from typing import Any, Literal
 from .changes import Changes
 from .driver import Record
 from .errors import SessionError
+from .record import FLASH_KEY
 
 __all__ = ["FLASH_KEY", "MAX_ATTEMPTS", "CommitConflictError", "CommitPlan", "Outcome", "Step"]
 
 log = logging.getLogger("sessions")
 
-#: Where the flash messages for the next request are kept in the stored dict.
-FLASH_KEY = "__flash__"
 #: Compare-and-set attempts before a commit gives up (each conflict costs one
 #: read and one write; 8 clients hammering one session need a handful).
 MAX_ATTEMPTS = 16

@@ -39,6 +39,7 @@ __all__ = [
     "OutgoingCookie",
     "Record",
     "RequestContext",
+    "StoredSession",
     "SyncDriver",
     "VersionedDriver",
     "acall",
@@ -310,6 +311,17 @@ class Record(NamedTuple):
 
     values: dict[str, Any]
     version: int
+
+
+class StoredSession(NamedTuple):
+    """One stored session as the tagging capability reports it."""
+
+    #: The storage key.
+    session_id: str
+    #: The stored dict, reserved keys (``__tag__``, ``__created__``...) included.
+    values: dict[str, Any]
+    #: When it expires, in epoch seconds (``time.time()``'s clock).
+    expires_at: float
 
 
 @runtime_checkable
