@@ -1,5 +1,5 @@
 """Shared fixtures of the file driver's tests: a private sessions directory,
-a harness over it, and helpers to plant files and age them."""
+a harness over it, and helpers to plant files, read records and age them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessions.codec import encode
+from sessions.codec import decode, encode
 from sessions.testing import Harness
 from sessions_file import FileDriver
+from sessions_file.header import HEADER_SIZE, Header, parse, payload
 
 AGE = 60
 
@@ -44,8 +45,35 @@ def _age_file(path: str | Path, seconds: float) -> None:
     os.utime(path, (past, past), follow_symlinks=False)
 
 
-def _plant(driver: FileDriver, session_id: str, payload: bytes | dict[str, Any]) -> str:
-    data = payload if isinstance(payload, bytes) else encode(payload)
+def _expire_in(path: str | Path, seconds: float, age: int = AGE) -> None:
+    """Make the session file at ``path`` expire ``seconds`` from now (negative: ago).
+
+    A current record expires at its modification time; a file of the previous
+    release (no header) ``age`` after it.
+    """
+    with open(path, "rb") as handle:
+        legacy = parse(handle.read(HEADER_SIZE), age)
+    when = time.time() + seconds - (age if legacy is not None and legacy.legacy else 0)
+    os.utime(path, (when, when), follow_symlinks=False)
+
+
+def _values_of(data: bytes) -> dict[str, Any]:
+    """The values of a record's bytes (either format)."""
+    found = parse(data, AGE)
+    assert found is not None, f"not a session record: {data[:60]!r}"
+    return decode(payload(data, found))
+
+
+def _header_of(path: str | Path) -> Header:
+    """The header of the session file at ``path``."""
+    found = parse(Path(path).read_bytes()[:HEADER_SIZE], AGE)
+    assert found is not None
+    return found
+
+
+def _plant(driver: FileDriver, session_id: str, content: bytes | dict[str, Any]) -> str:
+    # A dict is planted as the previous release wrote it: the codec's JSON alone.
+    data = content if isinstance(content, bytes) else encode(content)
     directory = driver.layout.directory(session_id)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     path = driver.layout.path(session_id)
@@ -61,8 +89,26 @@ def age_file() -> Callable[[str | Path, float], None]:
 
 
 @pytest.fixture
+def values_of() -> Callable[[bytes], dict[str, Any]]:
+    """The values of a record's bytes (either format)."""
+    return _values_of
+
+
+@pytest.fixture
+def header_of() -> Callable[[str | Path], Header]:
+    """The header of the session file at a path."""
+    return _header_of
+
+
+@pytest.fixture
+def expire_in() -> Callable[..., None]:
+    """Make a session file expire ``seconds`` from now (negative: ago)."""
+    return _expire_in
+
+
+@pytest.fixture
 def plant() -> Callable[..., str]:
-    """Put a session file in place by hand (as a write would); return its path."""
+    """Put a session file in place by hand (as the previous release wrote it); return its path."""
     return _plant
 
 

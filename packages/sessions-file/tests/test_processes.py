@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sessions.codec import decode
 from sessions.testing import new_key
-from sessions_file import GRACE_SECONDS, STALE_TEMP_SECONDS, FileDriver
+from sessions_file import STALE_TEMP_SECONDS, FileDriver
+from sessions_file.header import parse, payload
 
 # Each child builds its own FileDriver over the shared directory, as separate
 # worker processes of one application would.
@@ -80,14 +81,15 @@ _KILLED = (
     + r"""
 import os
 from sessions.codec import encode
-from sessions_file import files
+from sessions_file import files, header
 
 use_swap = mode.startswith("swap")
 driver.fsync = mode.endswith("fsync")
 stop_mid_write = bool(os.environ.get("STOP_MID_WRITE"))
 # Versions the random rounds never write, so the half-written one cannot
 # coincide with what the spare already held.
-payloads = [encode(version(v, BIG)) for v in ((4, 5, 6) if stop_mid_write else (1, 2, 3))]
+head = header.first(3600, header.NO_TAG).pack()
+payloads = [head + encode(version(v, BIG)) for v in ((4, 5, 6) if stop_mid_write else (1, 2, 3))]
 v = 0
 first_round = True
 if stop_mid_write:
@@ -107,10 +109,9 @@ while True:
         directory = driver.layout.directory(key)
         path = driver.layout.path(key)
         data = payloads[v % 3]
-        if use_swap:
-            files.write_swapped(directory, path, driver.layout.spare(key), data, driver.fsync)
-        else:
-            files.write_atomic(directory, path, key, data, driver.fsync)
+        with files.write_lock(directory, path, driver.layout.spare(key), 3600) as held:
+            expires = time.time_ns() + 3600 * 10**9
+            held.replace(data, expires, swap=use_swap, fsync=driver.fsync)
     if first_round:
         print("ready", flush=True)
         first_round = False
@@ -177,6 +178,14 @@ def _recorder_driver(location: Path) -> tuple[FileDriver, list[str]]:
     return driver, failures
 
 
+def _record(raw: bytes) -> dict[str, Any]:
+    """The values of a record's bytes; DecodeError (a ValueError) when torn."""
+    found = parse(raw, 3600)
+    if found is None:
+        raise ValueError("not a record")
+    return decode(payload(raw, found))
+
+
 def _torn_spares(driver: FileDriver, keys: list[str]) -> int:
     torn = 0
     for key in keys:
@@ -185,7 +194,7 @@ def _torn_spares(driver: FileDriver, keys: list[str]) -> int:
         except FileNotFoundError:
             continue
         try:
-            torn += not _consistent(decode(raw), BIG)
+            torn += not _consistent(_record(raw), BIG)
         except ValueError:
             torn += 1
     return torn
@@ -230,7 +239,7 @@ def test_sigkill_mid_write_leaves_no_corrupt_session(location: Path, mode: str) 
         assert child.returncode == -signal.SIGKILL
         for key in keys:
             assert _consistent(driver.read(key), BIG)
-            assert _consistent(decode(Path(driver.layout.path(key)).read_bytes()), BIG)
+            assert _consistent(_record(Path(driver.layout.path(key)).read_bytes()), BIG)
     if mode.startswith("swap"):
         interrupted = _torn_spares(driver, keys)
     else:
@@ -245,7 +254,7 @@ def test_sigkill_mid_write_leaves_no_corrupt_session(location: Path, mode: str) 
             assert _consistent(driver.read(key), BIG // 2)
         assert _torn_spares(driver, keys) == 0
         # Left alone, a spare is collected once it is past the session cutoff.
-        past = time.time() - 3600 - GRACE_SECONDS - 1
+        past = time.time() - 3600 - 1
         for key in keys:
             os.utime(driver.layout.spare(key), (past, past))
         assert driver.gc().removed == len(keys)

@@ -13,6 +13,7 @@ import pytest
 from sessions import DriverError
 from sessions.testing import new_key
 from sessions_file import FileDriver
+from sessions_file.header import HEADER_SIZE
 
 AGE = 60  # the recorder fixture's session age
 
@@ -31,7 +32,7 @@ def test_write_leaves_no_temporary_file(recorder: Any, location: Path) -> None:
     assert names == sorted([key, f".{key}.spare"])
 
 
-def test_write_replaces_the_inode(recorder: Any) -> None:
+def test_write_replaces_the_inode(recorder: Any, values_of: Callable[[bytes], Any]) -> None:
     # Atomic replace: an open reader of the old file keeps the old content.
     driver: FileDriver = recorder.driver
     key = new_key()
@@ -39,64 +40,78 @@ def test_write_replaces_the_inode(recorder: Any) -> None:
     path = driver.layout.path(key)
     with open(path, "rb") as old:
         driver.write(key, {"v": "new"})
-        assert old.read() == b'{"v":"old"}'
+        assert values_of(old.read()) == {"v": "old"}
     assert driver.read(key) == {"v": "new"}
 
 
+def test_expiry_is_the_modification_time(recorder: Any) -> None:
+    # Set into the future by each write: gc judges files by lstat alone.
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    before = time.time()
+    driver.write(key, {"a": 1})
+    mtime = os.stat(driver.layout.path(key)).st_mtime
+    assert before + AGE - 1 < mtime < time.time() + AGE + 1
+
+
 def test_read_refreshes_expiry_without_rewriting(
-    recorder: Any, age_file: Callable[[str, float], None]
+    recorder: Any, expire_in: Callable[[str, float], None]
 ) -> None:
     driver: FileDriver = recorder.driver
     key = new_key()
     driver.write(key, {"a": 1})
     path = driver.layout.path(key)
-    age_file(path, AGE - 5)
+    expire_in(path, 5)
     before = os.stat(path)
+    content = Path(path).read_bytes()
     assert driver.read(key) == {"a": 1}
     after = os.stat(path)
     assert after.st_ino == before.st_ino
-    assert after.st_mtime > time.time() - 5
+    assert after.st_mtime > time.time() + AGE - 5
+    assert Path(path).read_bytes() == content
     assert FileDriver.touches_on_read is True
 
 
 def test_touch_refreshes_expiry_without_rewriting(
-    recorder: Any, age_file: Callable[[str, float], None]
+    recorder: Any, expire_in: Callable[[str, float], None]
 ) -> None:
     driver: FileDriver = recorder.driver
     key = new_key()
     driver.write(key, {"a": 1})
     path = driver.layout.path(key)
-    age_file(path, AGE - 5)
+    expire_in(path, 5)
     before = os.stat(path)
+    content = Path(path).read_bytes()
     driver.touch(key)
     after = os.stat(path)
     assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
     assert after.st_mtime > before.st_mtime + AGE - 10
-    assert Path(path).read_bytes() == b'{"a":1}'
+    assert Path(path).read_bytes() == content
 
 
 def test_expired_file_reads_as_missing_and_is_removed(
-    recorder: Any, age_file: Callable[[str, float], None]
+    recorder: Any, expire_in: Callable[[str, float], None]
 ) -> None:
     driver: FileDriver = recorder.driver
     key = new_key()
     driver.write(key, {"a": 1})
     path = driver.layout.path(key)
-    age_file(path, AGE + 1)
+    expire_in(path, -1)
     assert driver.read(key) is None
     assert not os.path.exists(path)
     assert recorder.notices == []
 
 
 def test_touch_does_not_revive_an_expired_session(
-    recorder: Any, age_file: Callable[[str, float], None]
+    recorder: Any, expire_in: Callable[[str, float], None]
 ) -> None:
     driver: FileDriver = recorder.driver
     key = new_key()
     driver.write(key, {"a": 1})
     path = driver.layout.path(key)
-    age_file(path, AGE + 1)
+    expire_in(path, -0.5)
     driver.touch(key)
+    assert os.stat(path).st_mtime < time.time()
     assert driver.read(key) is None
 
 
@@ -219,7 +234,7 @@ def _swapping(driver: FileDriver) -> None:
         pytest.skip("this system cannot swap files; the driver uses temporary files")
 
 
-def test_rewrites_recycle_two_inodes(recorder: Any) -> None:
+def test_rewrites_recycle_two_inodes(recorder: Any, values_of: Callable[[bytes], Any]) -> None:
     # After two writes a session owns two inodes (file and spare) and later
     # writes swap between them: no inode is created or freed per write.
     driver: FileDriver = recorder.driver
@@ -233,7 +248,7 @@ def test_rewrites_recycle_two_inodes(recorder: Any) -> None:
         driver.write(key, {"v": v})
         assert driver.read(key) == {"v": v}
         assert {os.stat(path).st_ino, os.stat(spare).st_ino} == inodes
-    assert Path(spare).read_bytes() == b'{"v":8}'  # the previous version, now the spare
+    assert values_of(Path(spare).read_bytes()) == {"v": 8}  # the previous version, now the spare
 
 
 def test_shorter_rewrite_truncates_the_spare(recorder: Any) -> None:
@@ -242,7 +257,7 @@ def test_shorter_rewrite_truncates_the_spare(recorder: Any) -> None:
     for values in ({"v": "x" * 5000}, {"v": "y" * 4000}, {"v": "z"}, {"v": "w" * 10}):
         driver.write(key, values)
         assert driver.read(key) == values
-        assert os.path.getsize(driver.layout.path(key)) == len(json_of(values))
+        assert os.path.getsize(driver.layout.path(key)) == HEADER_SIZE + len(json_of(values))
 
 
 def json_of(values: dict[str, Any]) -> bytes:

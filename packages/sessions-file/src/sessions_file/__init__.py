@@ -1,5 +1,5 @@
-"""File driver for sessions-core: atomic writes, sharded private directories,
-expiry by modification time, garbage collection.
+"""File driver for sessions-core: atomic compare-and-set writes, sharded private
+directories, expiry by modification time, a tag index, garbage collection.
 
 Select it with ``SessionConfig(driver="file", drivers={"file": {"location": ...}})``.
 
@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .driver import DEFAULT_LOCATION, FileDriver
-    from .gc import GRACE_SECONDS, STALE_TEMP_SECONDS, collect
+    from .gc import STALE_TEMP_SECONDS, collect
     from .layout import InvalidSessionIdError, Layout
 
 __all__ = [
     "DEFAULT_LOCATION",
-    "GRACE_SECONDS",
     "STALE_TEMP_SECONDS",
     "FileDriver",
     "InvalidSessionIdError",
@@ -31,7 +30,6 @@ __all__ = [
 _WHERE = {
     "DEFAULT_LOCATION": "driver",
     "FileDriver": "driver",
-    "GRACE_SECONDS": "gc",
     "STALE_TEMP_SECONDS": "gc",
     "collect": "gc",
     "InvalidSessionIdError": "layout",

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import Any, ClassVar
 
 import anyio.to_thread
 from sessions.codec import decode, encode
-from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option
+from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option, Record
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.keys import is_storage_key
+from sessions.record import store_age, tag_of
 
-from . import files, locks
+from . import files, header, locks, tags
 from .gc import collect
 from .layout import MAX_SHARD_LEVELS, SPARE_SUFFIX, Layout, prepare_location
 
@@ -34,6 +36,7 @@ _BACKGROUND_PAUSE = 0.001
 # Removals in flight at once for an explicit gc(): unlink mostly waits on the
 # journal. The background collector removes one at a time, to stay out of the way.
 _GC_WORKERS = 8
+_NS = 1_000_000_000
 
 
 class FileDriver(Driver):
@@ -101,6 +104,7 @@ class FileDriver(Driver):
         self.gc_probability = probability
         self._age = config.age
         self._root = str(self.root)
+        self._tags = os.path.join(self._root, tags.TAGS_DIRECTORY)
         self._stop = threading.Event()
         self._gc_lock = threading.Lock()
         self._gc_thread: threading.Thread | None = None
@@ -120,64 +124,117 @@ class FileDriver(Driver):
 
     # -- the contract ----------------------------------------------------------------
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """Values of a live session (and refresh its expiry); None if missing,
-        expired, unreadable or not a storage key."""
+    def _load(self, session_id: str, touch: bool) -> tuple[files.Stored, dict[str, Any]] | None:
+        """The live record and its values; None if missing, expired, unreadable or
+        not a storage key."""
         if not is_storage_key(session_id):
             return None
         path = self.layout.path(session_id)
         try:
             with self._failure("read", path):
-                data = files.read_live(path, self._age, touch=True)
+                stored = files.read_live(path, self._age, touch, self._tags)
         except files.Unreadable as exc:
             self.config.notify_decode_failed("store", str(exc))
             return None
         if self.gc_probability:
             self._maybe_collect()
-        if data is None:
+        if stored is None:
             return None
         try:
-            return decode(data)
+            return stored, decode(header.payload(stored.data, stored.header))
         except DecodeError as exc:
             self.config.notify_decode_failed("store", f"{path}: {exc}")
             return None
 
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        """Values of a live session (and refresh its expiry); None if missing,
+        expired, unreadable or not a storage key."""
+        loaded = self._load(session_id, touch=True)
+        return None if loaded is None else loaded[1]
+
+    def read_versioned(self, session_id: str) -> Record | None:
+        """:meth:`read` with the record's version (0 for a file of the previous release)."""
+        loaded = self._load(session_id, touch=True)
+        return None if loaded is None else Record(loaded[1], loaded[0].header.version)
+
     def write(self, session_id: str, values: dict[str, Any]) -> None:
-        """Replace the session file atomically; its expiry restarts.
+        """Replace the session file atomically (last write wins); its expiry restarts
+        and its version moves on.
 
         Raises :class:`~sessions_file.layout.InvalidSessionIdError` for an id
         that is not a storage key, before touching the disk.
         """
+        self._store(session_id, values, None, conditional=False)
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Compare-and-set: store ``values`` only if the live record still has
+        ``version`` (None: only if there is no live record); ``{}`` removes it.
+
+        The check and the write are one step under the session's write lock,
+        for every thread and process. Returns False when the condition failed.
+        """
+        return self._store(session_id, values, version, conditional=True)
+
+    def _store(
+        self, session_id: str, values: dict[str, Any], version: int | None, conditional: bool
+    ) -> bool:
         directory = self.layout.directory(session_id)
         path = os.path.join(directory, session_id)
-        data = encode(values)
-        with self._failure("write", path):
-            if not (self._swap and self._write_swapped(directory, path, session_id, data)):
-                files.write_atomic(directory, path, session_id, data, self.fsync)
+        age = store_age(values, self._age)
+        tag = header.tag_digest(tag_of(values))
+        data = encode(values) if values or not conditional else b""
+        spare = os.path.join(directory, f".{session_id}{SPARE_SUFFIX}")
+        with (
+            self._failure("write", path),
+            files.write_lock(directory, path, spare, self._age) as held,
+        ):
+            assert held is not None  # created when missing
+            old = held.header
+            if conditional:
+                current = old.version if old is not None and held.live else None
+                if current != version:
+                    return False
+            old_tag = header.NO_TAG if old is None else old.tag
+            if not data:
+                held.remove()
+            else:
+                new = header.first(age, tag) if old is None else old.next(age, tag)
+                if tag != old_tag and tag != header.NO_TAG:
+                    # Before the record: a live tagged session always has its marker.
+                    tags.add(self._tags, tag, session_id, self.fsync)
+                now = time.time_ns()
+                held.replace(new.pack() + data, now + age * _NS, swap=self._swap, fsync=self.fsync)
+                if held.swap_refused:
+                    logger.info("%s cannot swap files; writing through temporary files", directory)
+                    self._swap = False
+            if old_tag != header.NO_TAG and old_tag != (tag if data else header.NO_TAG):
+                tags.discard(self._tags, old_tag, session_id)
         if self.gc_probability:
             self._maybe_collect()
-
-    def _write_swapped(self, directory: str, path: str, session_id: str, data: bytes) -> bool:
-        spare = os.path.join(directory, f".{session_id}{SPARE_SUFFIX}")
-        try:
-            files.write_swapped(directory, path, spare, data, self.fsync)
-        except files.SwapUnsupported:
-            logger.info("%s cannot swap files; writing through temporary files", directory)
-            self._swap = False
-            return False
         return True
 
     def destroy(self, session_id: str) -> None:
         """Remove the session file (and its spare); a missing one (or an invalid
         id) is not an error."""
-        if is_storage_key(session_id):
-            path = self.layout.path(session_id)
-            with self._failure("destroy", path):
-                files.remove(path)
-                files.remove(self.layout.spare(session_id))
+        if not is_storage_key(session_id):
+            return
+        directory = self.layout.directory(session_id)
+        path = os.path.join(directory, session_id)
+        spare = os.path.join(directory, f".{session_id}{SPARE_SUFFIX}")
+        with (
+            self._failure("destroy", path),
+            files.write_lock(directory, path, spare, self._age, create=False) as held,
+        ):
+            if held is None:
+                return  # no directory, no session
+            old = held.header
+            held.remove()
+            if old is not None and old.tag != header.NO_TAG:
+                tags.discard(self._tags, old.tag, session_id)
 
     def touch(self, session_id: str) -> None:
-        """Restart the expiry of a live session without rewriting it."""
+        """Restart the expiry of a live session without rewriting it (an expired
+        one stays expired)."""
         if is_storage_key(session_id):
             path = self.layout.path(session_id)
             with self._failure("touch", path):
@@ -187,9 +244,19 @@ class FileDriver(Driver):
         """:meth:`read` in a worker thread."""
         return await anyio.to_thread.run_sync(self.read, session_id)
 
+    async def aread_versioned(self, session_id: str) -> Record | None:
+        """:meth:`read_versioned` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.read_versioned, session_id)
+
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """:meth:`write` in a worker thread."""
         await anyio.to_thread.run_sync(self.write, session_id, values)
+
+    async def awrite_versioned(
+        self, session_id: str, values: dict[str, Any], version: int | None
+    ) -> bool:
+        """:meth:`write_versioned` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.write_versioned, session_id, values, version)
 
     async def adestroy(self, session_id: str) -> None:
         """:meth:`destroy` in a worker thread."""

@@ -1,18 +1,30 @@
-"""File operations on one session file: read, atomic write, touch, remove.
+"""File operations on one session: locked reads, guarded writes, removal.
 
-A write never changes what a reader of the session file sees half-way:
+Locks (``flock``, waited for with a deadline, see :mod:`.locks`):
 
-* where the system can swap two paths atomically (Linux ``renameat2``), the
-  new content is written into the session's *spare* file under an exclusive
-  lock and the spare is swapped with the session file; the old inode becomes
-  the next spare. No inode is created or freed per write, which on many file
-  systems is most of a write's cost.
-* elsewhere (or on a file system that refuses the swap), the content goes to a
-  fresh temporary file in the same directory, renamed over the session file.
+* A session's **write lock** is an exclusive lock on the inode at its spare
+  path (``.<key>.spare``), created when missing and checked, once locked, to
+  still be there. Every change to the names ``<key>`` and ``.<key>.spare``
+  by a write or a destroy happens under it, so the writes of one session are
+  serialised and a compare-and-set of the version is one atomic step across
+  threads and processes.
+* **Readers** hold a shared lock on the session file while they read and
+  refresh it, and check that the inode they hold is still the session file.
+* A **writer** also holds a shared lock on the session file from reading its
+  header to putting the new record in place. **Removing an expired file**
+  takes an exclusive lock on it without waiting, checks again that it is the
+  session file and expired, and only then unlinks it. So a file is never
+  removed while a request reads, refreshes or replaces it, and no write can
+  slip in between the check and the removal.
 
-Readers hold a shared lock while they read and check that the inode they hold
-is still the session file, so a spare being refilled is never read.
-Expiry is the file's modification time plus the session age.
+A write never changes what a reader sees half-way: where the system can swap
+two paths (Linux ``renameat2``), the new record is written into the spare
+inode (the one the write lock holds) and swapped with the session file, and
+the old inode becomes the next spare, so no inode is created or freed per
+write; elsewhere, or on a file system that refuses the swap, the record goes
+to a fresh temporary file renamed over the session file.
+
+Expiry is the file's modification time (see :mod:`.header`).
 """
 
 from __future__ import annotations
@@ -23,50 +35,81 @@ import os
 import secrets
 import stat
 import time
+from collections.abc import Iterator
+from typing import NamedTuple
 
-from . import locks
-from .layout import DIR_MODE, FILE_MODE, TEMP_SUFFIX
+from . import locks, tags
+from .header import HEADER_SIZE, NO_TAG, Header, parse
+from .layout import FILE_MODE, TEMP_SUFFIX, make_directories
 
-__all__ = ["Unreadable", "read_live", "remove", "touch_live", "write_atomic", "write_swapped"]
+__all__ = [
+    "Stored",
+    "Unreadable",
+    "Writer",
+    "read_live",
+    "remove_expired",
+    "remove_spare",
+    "touch_live",
+    "write_lock",
+]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # O_NONBLOCK: opening a FIFO someone left at a session path must not hang a request.
 _READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-_SPARE_FLAGS = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+_SPARE_FLAGS = os.O_RDWR | _NOFOLLOW | _CLOEXEC
 _TOUCH_BY_FD = os.utime in os.supports_fd
 # errno values that mean "this entry cannot be read as a session", not "the disk is broken".
 _UNREADABLE = {errno.EACCES, errno.EPERM, errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENOTDIR}
 # The file system cannot swap paths: fall back to temporary files.
 _NO_SWAP = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
-# Rounds of "the inode moved under us" before giving up; each needs a concurrent write.
+# Rounds of "the inode moved under us" before giving up; each needs a concurrent change.
 _ATTEMPTS = 16
+_NS = 1_000_000_000
 
 
 class Unreadable(Exception):
     """The entry at a session path exists but is not a readable session file."""
 
 
-class SwapUnsupported(Exception):
-    """The file system refused to swap two paths; use :func:`write_atomic`."""
+class Stored(NamedTuple):
+    """A live record as read."""
 
-
-def _expired(mtime: float, age: int, now: float) -> bool:
-    return mtime + age <= now
+    header: Header
+    #: The whole file (header included).
+    data: bytes
+    #: When it expires, epoch nanoseconds (after the read's refresh, if any).
+    expires_ns: int
 
 
 def _same(one: os.stat_result, other: os.stat_result) -> bool:
     return one.st_ino == other.st_ino and one.st_dev == other.st_dev
 
 
-def read_live(path: str, age: int, touch: bool) -> bytes | None:
-    """Bytes of the live session file at ``path``; None when missing or expired.
+def _set_times(fd: int, path: str, atime_ns: int, mtime_ns: int) -> None:
+    if _TOUCH_BY_FD:
+        os.utime(fd, ns=(atime_ns, mtime_ns))
+    else:  # pragma: no cover - platforms without futimens
+        os.utime(path, ns=(atime_ns, mtime_ns), follow_symlinks=False)
 
-    An expired file is removed. With ``touch``, a live file's modification time
-    is reset through the open descriptor (no second path lookup).
-    Raises :class:`Unreadable` for something that is not a readable regular
-    file, and OSError for failures of the disk itself.
+
+def _refreshed(fd: int, path: str, header: Header, now: int) -> int:
+    """Restart the life of the record open at ``fd``; return its new expiry."""
+    if header.legacy:
+        # The previous release's files expire age after their mtime.
+        _set_times(fd, path, now, now)
+        return header.expires_ns(now)
+    expires = now + header.age * _NS
+    _set_times(fd, path, now, expires)
+    return expires
+
+
+def _open_shared(path: str) -> tuple[int, os.stat_result] | None:
+    """Open the session file with a shared lock; None when missing.
+
+    Returns the descriptor (the caller closes it) and its status as of the lock.
+    Raises :class:`Unreadable` for something that is not a readable regular file.
     """
     for attempt in range(_ATTEMPTS):
         try:
@@ -86,23 +129,68 @@ def read_live(path: str, age: int, touch: bool) -> bytes | None:
                 # Swapped out between open and lock: this inode is now a spare.
                 try:
                     if not _same(info, os.lstat(path)):
+                        os.close(fd)
                         continue
                 except FileNotFoundError:
+                    os.close(fd)
                     return None
-            info = os.fstat(fd)  # size and mtime as of the lock
-            if _expired(info.st_mtime, age, time.time()):
-                _remove_same(path, info)
-                return None
-            data = _read_exactly(fd, info.st_size)
-            if touch:
-                if _TOUCH_BY_FD:
-                    os.utime(fd)
-                else:  # pragma: no cover - platforms without futimens
-                    os.utime(path)
-            return data
-        finally:
+            return fd, os.fstat(fd)
+        except BaseException:
             os.close(fd)
+            raise
     raise AssertionError("unreachable: the last attempt always returns")  # pragma: no cover
+
+
+def read_live(
+    path: str, default_age: int, touch: bool, tag_root: str | None = None
+) -> Stored | None:
+    """The live record at ``path``; None when missing or expired.
+
+    An expired file is removed (with its tag marker under ``tag_root``). With
+    ``touch``, a live record's expiry restarts through the open descriptor (no
+    second path lookup). Raises :class:`Unreadable` for something that is not
+    a session file, and OSError for failures of the disk itself.
+    """
+    opened = _open_shared(path)
+    if opened is None:
+        return None
+    fd, info = opened
+    expired = False
+    try:
+        data = _read_exactly(fd, info.st_size)
+        header = parse(data, default_age)
+        if header is None:
+            raise Unreadable(f"{path}: not a session file")
+        now = time.time_ns()
+        expires = header.expires_ns(info.st_mtime_ns)
+        if expires <= now:
+            expired = True
+            return None
+        if touch:
+            expires = _refreshed(fd, path, header, now)
+        return Stored(header, data, expires)
+    finally:
+        os.close(fd)
+        if expired:
+            remove_expired(path, default_age, tag_root)
+
+
+def touch_live(path: str, default_age: int) -> None:
+    """Restart the life of a live record; no-op if missing, expired or unreadable."""
+    try:
+        opened = _open_shared(path)
+    except Unreadable:
+        return
+    if opened is None:
+        return
+    fd, info = opened
+    try:
+        header = parse(os.pread(fd, HEADER_SIZE, 0), default_age)
+        now = time.time_ns()
+        if header is not None and header.expires_ns(info.st_mtime_ns) > now:
+            _refreshed(fd, path, header, now)
+    finally:
+        os.close(fd)
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
@@ -120,16 +208,264 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _remove_same(path: str, opened: os.stat_result) -> None:
-    """Unlink ``path`` only if it is still the inode that was found expired.
+# -- removal of expired files (reads and garbage collection) -------------------------
 
-    A concurrent write may have put a fresh file in place meanwhile.
+
+def remove_expired(path: str, default_age: int, tag_root: str | None = None) -> int | None:
+    """Remove the session file at ``path`` if it is expired and nobody is using it.
+
+    Returns the bytes freed, or None when it was kept (live, busy, or gone).
+    The record's tag marker under ``tag_root`` goes first, while the file is
+    still locked, so a write that recreates the session re-adds its marker.
     """
     try:
-        if _same(os.lstat(path), opened):
-            os.unlink(path)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
-        pass
+        return None
+    except OSError as exc:
+        if exc.errno in _UNREADABLE:
+            return _remove_stray(path, default_age)
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _remove_stray(path, default_age)
+        # Busy: a request is reading or replacing it, so it is not for removal now.
+        if not locks.try_lock_exclusive(fd):
+            return None
+        try:
+            if not _same(info, os.lstat(path)):
+                return None  # replaced by a write since it was opened
+        except FileNotFoundError:
+            return None
+        info = os.fstat(fd)
+        header = parse(os.pread(fd, HEADER_SIZE, 0), default_age)
+        # Something unreadable under a session's name goes as the previous release's files did.
+        rule = header or Header(0, default_age, NO_TAG, legacy=True)
+        if rule.expires_ns(info.st_mtime_ns) > time.time_ns():
+            return None
+        if tag_root is not None and header is not None and header.tag != NO_TAG:
+            tags.discard(tag_root, header.tag, os.path.basename(path))
+        os.unlink(path)
+        return info.st_size
+    finally:
+        os.close(fd)
+
+
+def _remove_stray(path: str, default_age: int) -> int | None:
+    """Remove something that is not a regular file under one of our names, once old."""
+    try:
+        info = os.lstat(path)
+        if info.st_mtime_ns + default_age * _NS > time.time_ns():
+            return None
+        os.unlink(path)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EISDIR, errno.EPERM):
+            return None  # a directory: never ours to remove
+        raise
+    return info.st_size
+
+
+def remove_spare(spare: str, older_than_ns: int | None = None) -> int | None:
+    """Remove a spare file under its write lock (never waiting for it).
+
+    With ``older_than_ns``, only a spare last modified before then. Returns
+    the bytes freed, or None when it was kept.
+    """
+    try:
+        fd = os.open(spare, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in _UNREADABLE:
+            return None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not locks.try_lock_exclusive(fd):
+            return None
+        try:
+            if not _same(info, os.lstat(spare)):
+                return None
+        except FileNotFoundError:
+            return None
+        info = os.fstat(fd)
+        if older_than_ns is not None and info.st_mtime_ns > older_than_ns:
+            return None
+        os.unlink(spare)
+        return info.st_size
+    finally:
+        os.close(fd)
+
+
+# -- writes --------------------------------------------------------------------------
+
+
+class Writer:
+    """A session's write lock, held; what it guards, and the ways to change it.
+
+    ``header`` is the record in place (expired or not; None when there is
+    none or it is unreadable) and ``live`` whether it is still live: both
+    stay true until the lock is released.
+    """
+
+    __slots__ = (
+        "_directory",
+        "_file",
+        "_made",
+        "_path",
+        "_spare",
+        "_spare_fd",
+        "_spare_size",
+        "changed",
+        "header",
+        "live",
+        "swap_refused",
+    )
+
+    def __init__(self, directory: str, path: str, spare: str, spare_fd: int, made: bool) -> None:
+        self._directory = directory
+        self._path = path
+        self._spare = spare
+        self._spare_fd = spare_fd
+        self._spare_size = os.fstat(spare_fd).st_size
+        self._made = made
+        self._file: int | None = None
+        self.header: Header | None = None
+        self.live = False
+        self.changed = False
+        #: The file system refused to swap: the write went through a temporary file.
+        self.swap_refused = False
+
+    def _load(self, default_age: int) -> None:
+        path = self._path
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno in _UNREADABLE:
+                return  # not a session file: written over (or the write fails naming it)
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return
+            locks.lock_shared(fd, path)
+            info = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if info.st_nlink == 0:
+            # Removed as expired between the open and the lock. Nothing but a
+            # holder of this write lock puts a file at the path, so it stays absent.
+            os.close(fd)
+            return
+        self._file = fd
+        self.header = parse(os.pread(fd, HEADER_SIZE, 0), default_age)
+        if self.header is not None:
+            self.live = self.header.expires_ns(info.st_mtime_ns) > time.time_ns()
+
+    def replace(self, record: bytes, expires_ns: int, *, swap: bool, fsync: bool) -> None:
+        """Put ``record`` in place of the session file, expiring at ``expires_ns``."""
+        self.changed = True
+        now = time.time_ns()
+        if swap:
+            fd = self._spare_fd
+            _write_all(fd, record)
+            if self._spare_size > len(record):
+                os.ftruncate(fd, len(record))
+            self._spare_size = len(record)
+            _set_times(fd, self._spare, now, expires_ns)
+            if fsync:
+                os.fsync(fd)
+            try:
+                if self._file is None or locks.exchange is None:
+                    os.rename(self._spare, self._path)
+                else:
+                    locks.exchange(self._spare, self._path)
+            except OSError as exc:
+                if exc.errno not in _NO_SWAP:
+                    raise
+                self.swap_refused = True
+            else:
+                if fsync:
+                    _fsync_directory(self._directory)
+                return
+        _write_temporary(self._directory, self._path, record, now, expires_ns, fsync)
+
+    def remove(self) -> None:
+        """Remove the session file and its spare."""
+        self.changed = True
+        for path in (self._path, self._spare):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _close(self) -> None:
+        if self._file is not None:
+            os.close(self._file)
+        if self._made and not self.changed and self._file is None:
+            # A lock file made just for this look at a session that does not exist.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._spare)
+        os.close(self._spare_fd)
+
+
+def _lock_spare(directory: str, spare: str, create: bool) -> tuple[int, bool] | None:
+    """Open (creating if needed) and lock the spare; None when ``directory`` is missing
+    and ``create`` is false."""
+    for _ in range(_ATTEMPTS):
+        made = False
+        try:
+            fd = os.open(spare, _SPARE_FLAGS)
+        except FileNotFoundError:
+            try:
+                fd = os.open(spare, _SPARE_FLAGS | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                made = True
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                if not create:
+                    return None
+                make_directories(directory)
+                continue
+        try:
+            locks.lock_exclusive(fd, spare)
+            info = os.fstat(fd)
+            if _same(info, os.lstat(spare)):
+                return fd, made
+        except FileNotFoundError:
+            pass  # removed (destroy, gc) while we waited: lock the one there now
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise OSError(errno.EAGAIN, f"the spare file kept changing over {_ATTEMPTS} attempts", spare)
+
+
+@contextlib.contextmanager
+def write_lock(
+    directory: str, path: str, spare: str, default_age: int, *, create: bool = True
+) -> Iterator[Writer | None]:
+    """Hold the write lock of the session at ``path`` and read the header of its record.
+
+    Yields None (and locks nothing) when ``directory`` does not exist and
+    ``create`` is false: there is no session there.
+    """
+    locked = _lock_spare(directory, spare, create)
+    if locked is None:
+        yield None
+        return
+    writer = Writer(directory, path, spare, *locked)
+    try:
+        writer._load(default_age)
+        yield writer
+    finally:
+        writer._close()
 
 
 def _write_all(fd: int, data: bytes, offset: int = 0) -> None:
@@ -140,61 +476,16 @@ def _write_all(fd: int, data: bytes, offset: int = 0) -> None:
         offset += written
 
 
-def write_swapped(directory: str, path: str, spare: str, data: bytes, fsync: bool) -> None:
-    """Replace the session file at ``path`` with ``data`` by refilling and
-    swapping in its spare file.
-
-    Raises :class:`SwapUnsupported` when the file system cannot swap paths.
-    """
-    exchange = locks.exchange
-    if exchange is None:
-        raise SwapUnsupported(path)
-    for _ in range(_ATTEMPTS):
-        try:
-            fd = os.open(spare, _SPARE_FLAGS, FILE_MODE)
-        except FileNotFoundError:
-            make_directories(directory)
-            continue
-        try:
-            locks.lock_exclusive(fd, spare)
-            info = os.fstat(fd)
-            try:
-                if not _same(info, os.lstat(spare)):
-                    continue  # swapped in by another writer while we waited
-            except FileNotFoundError:
-                continue  # removed by destroy or gc while we waited
-            _write_all(fd, data)
-            if info.st_size > len(data):
-                os.ftruncate(fd, len(data))
-            if fsync:
-                os.fsync(fd)
-            try:
-                exchange(spare, path)
-            except FileNotFoundError:
-                # No session file yet (or the spare just went): move instead of swap.
-                try:
-                    os.rename(spare, path)
-                except FileNotFoundError:
-                    continue
-            except OSError as exc:
-                if exc.errno in _NO_SWAP:
-                    raise SwapUnsupported(path) from exc
-                raise
-        finally:
-            os.close(fd)
-        if fsync:
-            _fsync_directory(directory)
-        return
-    raise OSError(errno.EAGAIN, f"the spare file kept changing over {_ATTEMPTS} attempts", spare)
-
-
-def write_atomic(directory: str, path: str, session_id: str, data: bytes, fsync: bool) -> None:
+def _write_temporary(
+    directory: str, path: str, data: bytes, now_ns: int, expires_ns: int, fsync: bool
+) -> None:
     """Replace the file at ``path`` with ``data`` through a fresh temporary file.
 
     With ``fsync``, the data and then the directory entry are flushed to the
     device before returning, so the write survives a power loss.
     """
-    temp = os.path.join(directory, f".{session_id}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    name = os.path.basename(path)
+    temp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
     try:
         fd = os.open(temp, _TEMP_FLAGS, FILE_MODE)
     except FileNotFoundError:
@@ -203,6 +494,7 @@ def write_atomic(directory: str, path: str, session_id: str, data: bytes, fsync:
     try:
         try:
             _write_all(fd, data)
+            _set_times(fd, temp, now_ns, expires_ns)
             if fsync:
                 os.fsync(fd)
         finally:
@@ -222,31 +514,3 @@ def _fsync_directory(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def make_directories(directory: str) -> None:
-    """Create ``directory`` and missing parents, each with mode 0700.
-
-    ``os.makedirs`` gives intermediate directories the umask's mode, not ours.
-    """
-    parent = os.path.dirname(directory)
-    if parent != directory and not os.path.isdir(parent):
-        make_directories(parent)
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(directory, DIR_MODE)
-
-
-def touch_live(path: str, age: int) -> None:
-    """Reset the modification time of a live session file; no-op if missing or expired."""
-    try:
-        info = os.lstat(path)
-        if stat.S_ISREG(info.st_mode) and not _expired(info.st_mtime, age, time.time()):
-            os.utime(path, follow_symlinks=False)
-    except FileNotFoundError:
-        pass
-
-
-def remove(path: str) -> None:
-    """Remove the file at ``path``; a missing file is not an error."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

@@ -1,10 +1,15 @@
 """Garbage collection: remove expired session files, their spare files, and
 stale temporary files.
 
-Files are judged by their modification time alone (``lstat``), never opened.
-A spare file is as old as its session's activity before the last write, so it
-goes once that is past the session cutoff (removing a spare is always safe: the
-next write of that session makes a new one).
+Files are found by their modification time (``lstat``): a session file's is
+its expiry (the previous release's files expire ``age`` after it), so only
+files whose time has passed are looked at more closely. Each is removed the
+way a read removes an expired file (:func:`.files.remove_expired`): locked
+without waiting, checked again, then unlinked, so a session a request is
+reading, refreshing or rewriting is never removed, and nothing needs a grace
+period. Its spare and its tag marker go with it. A spare left alone
+``age`` past its last change goes too, under its lock (removing a spare is
+always safe: the next write of that session makes a new one).
 The walk covers every shard depth up to :data:`~sessions_file.layout.MAX_SHARD_LEVELS`,
 so sessions written under an earlier ``shard_levels`` setting are collected
 too. Work is done in bounded batches: after each, progress is reported, a stop
@@ -23,35 +28,40 @@ from dataclasses import dataclass, field
 
 from sessions.driver import GcProgress, GcResult
 
+from . import files
 from .layout import (
     MAX_SHARD_LEVELS,
+    SPARE_SUFFIX,
     is_session_name,
     is_shard_name,
     is_spare_name,
     is_temp_name,
 )
+from .tags import TAGS_DIRECTORY
 
-__all__ = ["GRACE_SECONDS", "STALE_TEMP_SECONDS", "collect"]
+__all__ = ["STALE_TEMP_SECONDS", "collect"]
 
-#: A session file is removed only once it has been expired this long. A request
-#: that read its session just before expiry and touches or rewrites it a moment
-#: later can therefore never lose it to a collector that looked in between.
-GRACE_SECONDS = 60
 #: A temporary file this old belongs to a write that died (process killed,
 #: disk full); a live write renames its temporary file within milliseconds.
 STALE_TEMP_SECONDS = 600
 
 
+_NS = 1_000_000_000
+#: What to remove, and how: ("session" | "spare" | "temp", path).
+Candidate = tuple[str, str]
+
+
 @dataclass
 class _Walk:
-    session_cutoff: float
-    temp_cutoff: float
+    now_ns: int
+    spare_cutoff_ns: int
+    temp_cutoff_ns: int
     progress: GcProgress | None
     stop: threading.Event | None
     batch: int
     pause: float
-    unlink: Callable[[list[str]], list[bool]]
-    pending: list[tuple[str, int]] = field(default_factory=list)
+    remove: Callable[[list[Candidate]], list[list[int]]]
+    pending: list[Candidate] = field(default_factory=list)
     scanned: int = 0
     removed: int = 0
     freed: int = 0
@@ -60,10 +70,12 @@ class _Walk:
 
     def entry(self, entry: os.DirEntry[str]) -> None:
         name = entry.name
-        if is_session_name(name) or is_spare_name(name):
-            cutoff = self.session_cutoff
+        if is_session_name(name):
+            kind, cutoff = "session", self.now_ns
+        elif is_spare_name(name):
+            kind, cutoff = "spare", self.spare_cutoff_ns
         elif is_temp_name(name):
-            cutoff = self.temp_cutoff
+            kind, cutoff = "temp", self.temp_cutoff_ns
         else:
             return  # not ours: never touched
         self.scanned += 1
@@ -72,8 +84,8 @@ class _Walk:
         except FileNotFoundError:
             pass  # removed meanwhile by a request, a destroy or another collector
         else:
-            if info.st_mtime <= cutoff:
-                self.pending.append((entry.path, info.st_size))
+            if info.st_mtime_ns <= cutoff:
+                self.pending.append((kind, entry.path))
         if self.scanned % self.batch == 0:
             self.end_batch()
 
@@ -82,10 +94,9 @@ class _Walk:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        for (_, size), removed in zip(pending, self.unlink([p for p, _ in pending]), strict=True):
-            if removed:
-                self.removed += 1
-                self.freed += size
+        for sizes in self.remove(pending):
+            self.removed += len(sizes)
+            self.freed += sum(sizes)
 
     def end_batch(self) -> None:
         self.flush()
@@ -120,12 +131,29 @@ class _Walk:
             self.tree(sub, depth + 1)
 
 
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False  # removed meanwhile by a request, a destroy or another collector
-    return True
+def _remover(age: int, tag_root: str, spare_cutoff_ns: int) -> Callable[[Candidate], list[int]]:
+    """Removes one candidate; returns the sizes of the files it removed."""
+
+    def remove(candidate: Candidate) -> list[int]:
+        kind, path = candidate
+        if kind == "temp":
+            try:
+                size = os.lstat(path).st_size
+                os.unlink(path)
+            except FileNotFoundError:
+                return []  # removed meanwhile by a request, a destroy or another collector
+            return [size]
+        if kind == "spare":
+            freed = files.remove_spare(path, spare_cutoff_ns)
+            return [] if freed is None else [freed]
+        freed = files.remove_expired(path, age, tag_root)
+        if freed is None:
+            return []
+        directory, name = os.path.split(path)
+        spare = files.remove_spare(os.path.join(directory, f".{name}{SPARE_SUFFIX}"))
+        return [freed] if spare is None else [freed, spare]
+
+    return remove
 
 
 def collect(
@@ -150,44 +178,38 @@ def collect(
     each batch's removals run in that many threads: an unlink mostly waits on
     the file system's journal, so several in flight finish much sooner.
     """
+    started = time.monotonic()
+    now_ns = time.time_ns() if now is None else int(now * _NS)
+    spare_cutoff_ns = now_ns - age * _NS
+    one = _remover(age, os.path.join(root, TAGS_DIRECTORY), spare_cutoff_ns)
     with ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(
                 ThreadPoolExecutor(workers, thread_name_prefix="sessions-file-gc")
             )
 
-            def unlink(paths: list[str]) -> list[bool]:
-                return list(pool.map(_unlink, paths))
+            def remove(candidates: list[Candidate]) -> list[list[int]]:
+                return list(pool.map(one, candidates))
 
         else:
 
-            def unlink(paths: list[str]) -> list[bool]:
-                return [_unlink(path) for path in paths]
+            def remove(candidates: list[Candidate]) -> list[list[int]]:
+                return [one(candidate) for candidate in candidates]
 
-        return _collect(root, age, progress, stop, batch, pause, unlink, now)
+        walk = _Walk(
+            now_ns=now_ns,
+            spare_cutoff_ns=spare_cutoff_ns,
+            temp_cutoff_ns=now_ns - STALE_TEMP_SECONDS * _NS,
+            progress=progress,
+            stop=stop,
+            batch=max(1, batch),
+            pause=pause,
+            remove=remove,
+        )
+        return _collect(root, walk, progress, started)
 
 
-def _collect(
-    root: str,
-    age: int,
-    progress: GcProgress | None,
-    stop: threading.Event | None,
-    batch: int,
-    pause: float,
-    unlink: Callable[[list[str]], list[bool]],
-    now: float | None,
-) -> GcResult:
-    started = time.monotonic()
-    now = time.time() if now is None else now
-    walk = _Walk(
-        session_cutoff=now - age - GRACE_SECONDS,
-        temp_cutoff=now - STALE_TEMP_SECONDS,
-        progress=progress,
-        stop=stop,
-        batch=max(1, batch),
-        pause=pause,
-        unlink=unlink,
-    )
+def _collect(root: str, walk: _Walk, progress: GcProgress | None, started: float) -> GcResult:
     tops = walk.directory(root, 0)
     at_root = walk.scanned
     for done, top in enumerate(tops, start=1):

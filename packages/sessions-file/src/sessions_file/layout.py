@@ -7,6 +7,7 @@ cookie or caller can make the driver read or write outside ``location``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -25,6 +26,7 @@ __all__ = [
     "is_session_name",
     "is_spare_name",
     "is_temp_name",
+    "make_directories",
     "prepare_location",
 ]
 
@@ -136,3 +138,15 @@ def prepare_location(location: Path, option: str) -> Path:
     if not os.access(root, os.W_OK | os.X_OK):
         raise refuse(f"{root} is not writable by this process")
     return root
+
+
+def make_directories(directory: str) -> None:
+    """Create ``directory`` and missing parents, each with mode 0700.
+
+    ``os.makedirs`` gives intermediate directories the umask's mode, not ours.
+    """
+    parent = os.path.dirname(directory)
+    if parent != directory and not os.path.isdir(parent):
+        make_directories(parent)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, DIR_MODE)

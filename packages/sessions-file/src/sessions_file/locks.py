@@ -4,8 +4,10 @@ Writers rewrite a session's *spare* file in place and then swap it with the
 session file (``renameat2(RENAME_EXCHANGE)``), so a write costs no new inode.
 An inode is therefore rewritten later, when it has become the spare again;
 ``flock`` keeps that rewrite away from a reader still holding the inode open
-(readers take a shared lock, writers an exclusive one). Locks are waited for
-with a deadline, so a stopped process can never hang a request for good.
+(readers take a shared lock, writers an exclusive one), and the exclusive lock
+on the spare is also what serialises the writes of one session (see
+:mod:`.files`). Locks are waited for with a deadline, so a stopped process can
+never hang a request for good.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_TIMEOUT", "exchange", "lock_exclusive", "lock_shared", "locking"]
+__all__ = [
+    "LOCK_TIMEOUT",
+    "exchange",
+    "lock_exclusive",
+    "lock_shared",
+    "locking",
+    "try_lock_exclusive",
+]
 
 #: Longest a request waits for another process's write of the same session.
 LOCK_TIMEOUT = 2.0
@@ -67,6 +76,16 @@ def lock_exclusive(fd: int, path: str) -> None:
     """Take an exclusive lock on ``fd`` (no-op without fcntl)."""
     if fcntl is not None:
         _wait(fd, fcntl.LOCK_EX, path)
+
+
+def try_lock_exclusive(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` if nobody holds one; never wait."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+    return True
 
 
 def _load_exchange() -> Callable[[str, str], None] | None:
