@@ -206,11 +206,11 @@ def test_never_removes_a_session_rewritten_during_collection(
     # Sessions found expired by the walk are written afresh by requests before
     # the batch's removals run: the removal must see the new record and keep it.
     driver: FileDriver = recorder.driver
-    for _ in range(3000):
+    for _ in range(1500):
         key = new_key()
         driver.write(key, {})
         expire_in(driver.layout.path(key), -EXPIRED)
-    live = [new_key() for _ in range(300)]
+    live = [new_key() for _ in range(150)]
     for key in live:
         driver.write(key, {"k": key})
         expire_in(driver.layout.path(key), -1)
@@ -234,7 +234,7 @@ def test_never_removes_a_session_rewritten_during_collection(
         for worker in workers:
             worker.join()
     assert failures == []
-    assert result.removed >= 3000
+    assert result.removed >= 1500
     assert _files(location) == set(live)
     assert all(driver.read(key) == {"k": key} for key in live)
 
