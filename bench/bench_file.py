@@ -371,6 +371,124 @@ def _durability(quick: bool) -> str:
     )
 
 
+# -- the versioned write: compare-and-set against the previous release's plain write --------
+
+#: The last commit whose file driver wrote without versions (release 0.1).
+PREVIOUS_RELEASE = "e71a427"
+_PREVIOUS_FILES = "packages/sessions-file/src/sessions_file/files.py"
+
+
+def _previous_release_write(driver: Any) -> Callable[[str, dict[str, Any]], None] | None:
+    """0.1's ``FileDriver.write`` (unconditional, no version), its file module
+    loaded from git history; None outside a git checkout."""
+    from sessions.codec import encode
+
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(HERE), "show", f"{PREVIOUS_RELEASE}:{_PREVIOUS_FILES}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    module = types.ModuleType("sessions_file._previous_files")
+    module.__package__ = "sessions_file"  # its relative imports: today's locks and layout
+    exec(compile(source, f"{PREVIOUS_RELEASE}:{_PREVIOUS_FILES}", "exec"), module.__dict__)
+
+    def write(key: str, values: dict[str, Any]) -> None:
+        directory = driver.layout.directory(key)
+        path = os.path.join(directory, key)
+        data = encode(values)
+        if driver._swap:
+            module.write_swapped(directory, path, driver.layout.spare(key), data, False)
+        else:
+            module.write_atomic(directory, path, key, data, False)
+
+    return write
+
+
+def _write_contenders(swap: bool) -> dict[str, Callable[[int], None]]:
+    """One write of a small session per call, round-robin over 32 sessions."""
+    from sessions.keys import new_token, storage_key
+
+    values = {"user": {"id": 12345, "name": "ada"}, "cart": [1, 2, 3], "n": 0}
+    tagged_values = {**values, "__tag__": "user-12345"}
+    contenders: dict[str, Callable[[int], None]] = {}
+
+    def keys_of(driver: Any, stored: dict[str, Any]) -> list[str]:
+        driver._swap = swap and driver._swap
+        keys = [storage_key(new_token()) for _ in range(32)]
+        for key in keys:
+            driver.write(key, stored)
+            driver.write(key, stored)  # a spare too, as for any session written twice
+        return keys
+
+    old_driver = _driver(_scratch("writes"))
+    old_driver._swap = swap and old_driver._swap
+    previous = _previous_release_write(old_driver)
+    if previous is not None:
+        old_keys = [storage_key(new_token()) for _ in range(32)]
+        for key in old_keys:
+            previous(key, values)
+            previous(key, values)
+        contenders["0.1 write() (unconditional, no version)"] = lambda i: previous(
+            old_keys[i % 32], values
+        )
+
+    plain = _driver(_scratch("writes"))
+    plain_keys = keys_of(plain, values)
+    contenders["write() (last write wins, version bumped)"] = lambda i: plain.write(
+        plain_keys[i % 32], values
+    )
+
+    def versioned(stored: dict[str, Any]) -> Callable[[int], None]:
+        driver = _driver(_scratch("writes"))
+        keys = keys_of(driver, stored)
+        versions = {key: driver.read_versioned(key).version for key in keys}
+
+        def write(i: int) -> None:
+            key = keys[i % 32]
+            if not driver.write_versioned(key, stored, versions[key]):
+                raise AssertionError("a compare-and-set failed with no concurrent writer")
+            versions[key] += 1
+
+        return write
+
+    contenders["write_versioned() (compare-and-set)"] = versioned(values)
+    contenders["write_versioned(), tagged session"] = versioned(tagged_values)
+    return contenders
+
+
+def _writes(quick: bool) -> str:
+    """Median µs per write of each contender, batches interleaved round-robin."""
+    from sessions_file import locks
+
+    n, repeats = (200, 5) if quick else (1000, 15)
+    rows = []
+    modes = [("swap", True), ("temporary file", False)] if locks.exchange else []
+    for label, swap in modes or [("temporary file", False)]:
+        contenders = _write_contenders(swap)
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(repeats):
+            for name, write in contenders.items():
+                started = time.perf_counter()
+                for i in range(n):
+                    write(i)
+                samples[name].append((time.perf_counter() - started) / n * 1e6)
+        _cleanup()
+        base = None
+        for name, got in samples.items():
+            us = sorted(got)[len(got) // 2]
+            base = base or us
+            rows.append(f"  {label:<15} {name:<45} {us:8.1f} µs  x{us / base:4.2f}")
+    return (
+        "\n\n## versioned writes: one driver write of a small session, rewritten "
+        f"(median µs of {repeats} interleaved batches of {n}; ratios against the first row)\n"
+        + "\n".join(rows)
+    )
+
+
 # -- garbage collection on many files ----------------------------------------------------
 
 
@@ -434,6 +552,7 @@ def main(quick: bool) -> str:
     try:
         results = _requests(rounds, batch, repeats)
         durability = _durability(quick)
+        writes = _writes(quick)
         gc = gc_benchmark(20_000 if quick else 1_000_000)
     finally:
         _cleanup()
@@ -449,11 +568,19 @@ def main(quick: bool) -> str:
         f"interleaved rounds of {repeats}x{batch} requests; "
         f"{time.perf_counter() - started:.0f} s"
     )
-    return header + report(results, baseline="sessions-file (sessions.wsgi)") + durability + gc
+    body = report(results, baseline="sessions-file (sessions.wsgi)")
+    return header + body + durability + writes + gc
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="GC timing of the file driver")
+    parser = argparse.ArgumentParser(description="GC and write timing of the file driver")
     parser.add_argument("--gc-files", type=int, default=1_000_000, help="files to create")
+    parser.add_argument(
+        "--writes", action="store_true", help="only the versioned-write section (no gc)"
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args()
-    print(gc_benchmark(args.gc_files))
+    try:
+        print(_writes(args.quick) if args.writes else gc_benchmark(args.gc_files))
+    finally:
+        _cleanup()

@@ -35,7 +35,6 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
 from typing import NamedTuple
 
 from . import locks, tags
@@ -327,12 +326,14 @@ class Writer:
         "swap_refused",
     )
 
-    def __init__(self, directory: str, path: str, spare: str, spare_fd: int, made: bool) -> None:
+    def __init__(
+        self, directory: str, path: str, spare: str, spare_fd: int, spare_size: int, made: bool
+    ) -> None:
         self._directory = directory
         self._path = path
         self._spare = spare
         self._spare_fd = spare_fd
-        self._spare_size = os.fstat(spare_fd).st_size
+        self._spare_size = spare_size
         self._made = made
         self._file: int | None = None
         self.header: Header | None = None
@@ -352,17 +353,15 @@ class Writer:
                 return  # not a session file: written over (or the write fails naming it)
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                return
             locks.lock_shared(fd, path)
             info = os.fstat(fd)
         except BaseException:
             os.close(fd)
             raise
-        if info.st_nlink == 0:
-            # Removed as expired between the open and the lock. Nothing but a
-            # holder of this write lock puts a file at the path, so it stays absent.
+        if info.st_nlink == 0 or not stat.S_ISREG(info.st_mode):
+            # Not a session file; or removed as expired between the open and the
+            # lock, and nothing but a holder of this write lock puts a file at
+            # the path, so it stays absent.
             os.close(fd)
             return
         self._file = fd
@@ -415,9 +414,9 @@ class Writer:
         os.close(self._spare_fd)
 
 
-def _lock_spare(directory: str, spare: str, create: bool) -> tuple[int, bool] | None:
-    """Open (creating if needed) and lock the spare; None when ``directory`` is missing
-    and ``create`` is false."""
+def _lock_spare(directory: str, spare: str, create: bool) -> tuple[int, int, bool] | None:
+    """Open (creating if needed) and lock the spare: its descriptor, its size and
+    whether it was made now; None when ``directory`` is missing and ``create`` is false."""
     for _ in range(_ATTEMPTS):
         made = False
         try:
@@ -437,7 +436,7 @@ def _lock_spare(directory: str, spare: str, create: bool) -> tuple[int, bool] | 
             locks.lock_exclusive(fd, spare)
             info = os.fstat(fd)
             if _same(info, os.lstat(spare)):
-                return fd, made
+                return fd, info.st_size, made
         except FileNotFoundError:
             pass  # removed (destroy, gc) while we waited: lock the one there now
         except BaseException:
@@ -447,25 +446,37 @@ def _lock_spare(directory: str, spare: str, create: bool) -> tuple[int, bool] | 
     raise OSError(errno.EAGAIN, f"the spare file kept changing over {_ATTEMPTS} attempts", spare)
 
 
-@contextlib.contextmanager
-def write_lock(
-    directory: str, path: str, spare: str, default_age: int, *, create: bool = True
-) -> Iterator[Writer | None]:
+class write_lock:  # lower case: it reads as a function, ``with write_lock(...) as held``
     """Hold the write lock of the session at ``path`` and read the header of its record.
 
-    Yields None (and locks nothing) when ``directory`` does not exist and
+    Gives None (and locks nothing) when ``directory`` does not exist and
     ``create`` is false: there is no session there.
     """
-    locked = _lock_spare(directory, spare, create)
-    if locked is None:
-        yield None
-        return
-    writer = Writer(directory, path, spare, *locked)
-    try:
-        writer._load(default_age)
-        yield writer
-    finally:
-        writer._close()
+
+    __slots__ = ("_args", "_writer")
+
+    def __init__(
+        self, directory: str, path: str, spare: str, default_age: int, *, create: bool = True
+    ) -> None:
+        self._args = (directory, path, spare, default_age, create)
+        self._writer: Writer | None = None
+
+    def __enter__(self) -> Writer | None:
+        directory, path, spare, default_age, create = self._args
+        locked = _lock_spare(directory, spare, create)
+        if locked is None:
+            return None
+        writer = self._writer = Writer(directory, path, spare, *locked)
+        try:
+            writer._load(default_age)
+        except BaseException:
+            writer._close()
+            raise
+        return writer
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer._close()
 
 
 def _write_all(fd: int, data: bytes, offset: int = 0) -> None:
