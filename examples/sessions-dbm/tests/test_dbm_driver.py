@@ -68,6 +68,7 @@ def test_sync_only_so_async_apps_use_a_worker_thread() -> None:
     flavours = flavours_of(DbmDriver)
     assert flavours.sync
     assert not flavours.has_async
+    assert flavours.versioned  # read_versioned and write_versioned, used from threads too
 
 
 @pytest.fixture
@@ -92,3 +93,45 @@ def test_entry_point_selects_the_driver_by_name(tmp_path: Path) -> None:
         assert manager.driver.describe().endswith(str(tmp_path / "db"))
     finally:
         manager.close()
+
+
+def test_records_of_0_1_read_as_version_0(tmp_path: Path) -> None:
+    # sessions-dbm 0.1 stored the expiry and the values, no version.
+    import struct
+
+    from sessions.codec import encode
+    from sessions.driver import Record
+
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    live, old = new_key(), new_key()
+    h.driver.store_raw(live, struct.pack(">d", time.time() + 30) + encode({"user": 42}))
+    h.driver.store_raw(old, struct.pack(">d", time.time() - 1) + encode({"user": 7}))
+    assert h.call("read_versioned", live) == Record({"user": 42}, 0)
+    assert h.call("read", old) is None
+    assert h.call("write_versioned", live, {"user": 42, "n": 1}, None) is False
+    assert h.call("write_versioned", live, {"user": 42, "n": 1}, 0) is True
+    assert h.call("read_versioned", live) == Record({"user": 42, "n": 1}, 1)
+    h.manager.close()
+
+
+def test_plain_write_moves_the_version_on(tmp_path: Path) -> None:
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    first = h.call("read_versioned", key).version
+    h.call("write", key, {"a": 2})
+    assert h.call("write_versioned", key, {"a": 3}, first) is False
+    assert h.call("read", key) == {"a": 2}
+    h.manager.close()
+
+
+def test_own_age_sets_the_record_expiry(tmp_path: Path) -> None:
+    # session.set_expiry() puts "__age__" in the values: the record lives that long.
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    short, long = new_key(), new_key()
+    h.call("write", short, {"__age__": 1})
+    h.call("write_versioned", long, {"__age__": 3600}, None)
+    time.sleep(1.1)
+    assert h.call("read", short) is None
+    assert h.call("read", long) == {"__age__": 3600}
+    h.manager.close()

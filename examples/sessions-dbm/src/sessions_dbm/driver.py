@@ -1,9 +1,15 @@
 """The ``dbm`` session driver: sessions in a local key-value file.
 
 Each record is an 8-byte expiry time (big-endian float, seconds since the
-epoch) followed by the session values in the sessions codec (tagged JSON), so
-expired records are recognised without decoding them and the values come
-back with the types they were stored with.
+epoch), the byte ``v`` and an 8-byte version, then the session values in the
+sessions codec (tagged JSON), so expired records are recognised without
+decoding them and the values come back with the types they were stored with.
+Records written by sessions-dbm 0.1 have no version (the values follow the
+expiry directly); they read as version 0, so an upgrade logs nobody out.
+
+The driver is *versioned*: ``write_versioned`` is a compare-and-set on the
+version, done under the same lock as every other access to the database, so
+core can merge overlapping requests instead of letting the last one win.
 
 dbm files are not safe to share between processes, so this driver suits
 single-process applications (a development server, a desktop app, a small
@@ -23,11 +29,14 @@ from typing import Any, ClassVar
 
 from sessions import ConfigError, DecodeError, Driver, DriverConfig, Option
 from sessions.codec import decode, encode
-from sessions.driver import GcProgress, GcResult
+from sessions.driver import GcProgress, GcResult, Record
+from sessions.record import store_age
 
 __all__ = ["DbmDriver"]
 
 _EXPIRY = struct.Struct(">d")
+# expiry, b"v", version: the header of a record since 0.2.
+_HEADER = struct.Struct(">dcQ")
 _BACKENDS = ("auto", "gnu", "ndbm", "dumb")
 
 
@@ -56,8 +65,8 @@ def _has(backend: str) -> bool:
 
 class DbmDriver(Driver):
     """Sessions in a :mod:`dbm` database file, expiring ``age`` seconds after the
-    last write or touch. Sync methods only: core runs them in a worker thread
-    for async applications."""
+    last write or touch. Versioned (conflict-free commits). Sync methods only:
+    core runs them in a worker thread for async applications."""
 
     options: ClassVar[tuple[Option, ...]] = (
         Option(
@@ -99,27 +108,73 @@ class DbmDriver(Driver):
     def _expired(self, raw: bytes | None, now: float) -> bool:
         return raw is None or len(raw) < _EXPIRY.size or _EXPIRY.unpack_from(raw)[0] <= now
 
+    def _live(self, key: bytes, now: float) -> bytes | None:
+        """The live record under ``key`` (an expired one is deleted). Hold the lock."""
+        raw: bytes | None = self._db.get(key)
+        if raw is not None and self._expired(raw, now):
+            del self._db[key]
+            return None
+        return raw
+
+    @staticmethod
+    def _version(raw: bytes) -> int:
+        """A record's version; 0 for a record of sessions-dbm 0.1 (no version)."""
+        if raw[_EXPIRY.size : _EXPIRY.size + 1] == b"v" and len(raw) >= _HEADER.size:
+            return int(_HEADER.unpack_from(raw)[2])
+        return 0
+
+    @staticmethod
+    def _payload(raw: bytes) -> bytes:
+        if raw[_EXPIRY.size : _EXPIRY.size + 1] == b"v":
+            return raw[_HEADER.size :]
+        return raw[_EXPIRY.size :]
+
+    def _record(self, values: dict[str, Any], version: int) -> bytes:
+        # The session's own age (session.set_expiry) or the configured one.
+        expires = time.time() + store_age(values, self.config.age)
+        return _HEADER.pack(expires, b"v", version) + encode(values)
+
     def read(self, session_id: str) -> dict[str, Any] | None:
         """Values of a live session, or None if missing, expired or unreadable."""
-        key = session_id.encode()
+        record = self.read_versioned(session_id)
+        return None if record is None else record.values
+
+    def read_versioned(self, session_id: str) -> Record | None:
+        """Values and version of a live session, or None (the versioned capability)."""
         with self._lock:
-            raw = self._db.get(key)
-            if raw is None:
-                return None
-            if self._expired(raw, time.time()):
-                del self._db[key]
-                return None
+            raw = self._live(session_id.encode(), time.time())
+        if raw is None:
+            return None
         try:
-            return decode(raw[_EXPIRY.size :])
+            return Record(decode(self._payload(raw)), self._version(raw))
         except DecodeError:
             self.config.notify_decode_failed("store", f"undecodable dbm record {session_id}")
             return None
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
-        """Store the whole session dict for ``age`` seconds."""
-        record = _EXPIRY.pack(time.time() + self.config.age) + encode(values)
+        """Store the whole session dict (last write wins); the version moves on."""
+        key = session_id.encode()
         with self._lock:
-            self._db[session_id.encode()] = record
+            raw = self._live(key, time.time())
+            self._db[key] = self._record(values, 1 if raw is None else self._version(raw) + 1)
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Compare-and-set: store ``values`` (or, with ``{}``, delete the record) only
+        if the live record still has ``version`` (None: only if there is none).
+
+        The check and the write happen under one hold of the lock.
+        """
+        key = session_id.encode()
+        with self._lock:
+            raw = self._live(key, time.time())
+            current = None if raw is None else self._version(raw)
+            if current != version:
+                return False
+            if values:
+                self._db[key] = self._record(values, 1 if current is None else current + 1)
+            elif raw is not None:
+                del self._db[key]
+            return True
 
     def destroy(self, session_id: str) -> None:
         """Remove the session; a missing one is not an error."""
@@ -133,6 +188,7 @@ class DbmDriver(Driver):
         with self._lock:
             raw = self._db.get(key)
             if raw is not None and not self._expired(raw, now):
+                # Only the expiry changes; the version stays (the values did not change).
                 self._db[key] = _EXPIRY.pack(now + self.config.age) + raw[_EXPIRY.size :]
 
     def gc(self, progress: GcProgress | None = None) -> GcResult:
