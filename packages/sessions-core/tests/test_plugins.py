@@ -424,6 +424,26 @@ def sessions_destroyed(session_id, driver):
 @hookimpl
 def sessions_decode_failed(source, reason, driver):
     calls.append(("sessions_decode_failed", dict(source=source, reason=reason, driver=driver)))
+
+
+@hookimpl
+def sessions_conflict(session_id, outcome, attempts, driver):
+    calls.append(("sessions_conflict", dict(session_id=session_id, outcome=outcome,
+                                            attempts=attempts, driver=driver)))
+"""
+
+BROKEN_AUDIT_SOURCE = """
+from sessions import hookimpl
+
+
+@hookimpl
+def sessions_initiated(session_id, fresh, readonly, driver):
+    raise RuntimeError("audit bug")
+
+
+@hookimpl
+def sessions_decode_failed(source, reason, driver):
+    raise RuntimeError("audit bug")
 """
 
 
@@ -547,6 +567,54 @@ def test_decode_failures_reach_the_hook(audit: Any) -> None:
             "driver": "memory",
         }
     ]
+
+
+def test_conflicts_reach_the_hook(audit: Any) -> None:
+    manager, calls = audit
+    browser = Browser(manager)
+    first = browser.request(lambda s: s.put("n", 1))
+    one, two = (manager.session(RequestContext(dict(browser.jar))) for _ in range(2))
+    one.initiate()
+    two.initiate()
+    one.put("a", 1)
+    two.put("b", 2)
+    one.commit()
+    calls.clear()
+    two.commit()
+    assert (
+        "sessions_conflict",
+        {"session_id": first.session_id, "outcome": "merged", "attempts": 2, "driver": "memory"},
+    ) in calls
+    logout, slow = (manager.session(RequestContext(dict(browser.jar))) for _ in range(2))
+    logout.initiate()
+    slow.initiate()
+    logout.clear()
+    logout.commit()
+    calls.clear()
+    slow.put("c", 3)
+    slow.commit()
+    assert (
+        "sessions_conflict",
+        {"session_id": first.session_id, "outcome": "dropped", "attempts": 1, "driver": "memory"},
+    ) in calls
+
+
+def test_a_raising_hook_is_logged_and_the_request_goes_on(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = dists.module("broken", BROKEN_AUDIT_SOURCE)
+    dists.dist("sessions-broken-audit", {"sessions.plugins": {"brokenaudit": module}})
+    allow(monkeypatch, "brokenaudit")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="memory"))
+    browser = Browser(manager)
+    browser.jar[manager.config.cookie_name] = "garbage.cookie"
+    with caplog.at_level("ERROR", logger="sessions"):
+        session = browser.request(lambda s: s.put("a", 1))
+    assert session.fresh
+    assert session.get("a") == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("sessions_initiated" in m and "brokenaudit" in m for m in messages), messages
+    assert any("sessions_decode_failed" in m for m in messages), messages
 
 
 def test_without_implementations_core_skips_the_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
