@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sessions import (
+    ConfigError,
     DriverConflictError,
     DriverNotFoundError,
     SessionConfig,
@@ -664,3 +665,70 @@ def test_hook_reference_page_is_generated_from_the_hookspecs() -> None:
     assert page == render_reference(), (
         "docs/hooks.md is out of date: run `sessions hooks --markdown > docs/hooks.md`"
     )
+
+
+# -- the four-method contract, published through an entry point -----------------------------
+
+PLAIN_SOURCE = """
+store = {}
+
+
+class PlainDriver:
+    def read(self, session_id):
+        return store.get(session_id)
+
+    def write(self, session_id, values):
+        store[session_id] = dict(values)
+
+    def destroy(self, session_id):
+        store.pop(session_id, None)
+
+    def touch(self, session_id):
+        pass
+
+
+class AsyncPlainDriver:
+    async def read(self, session_id):
+        return store.get(session_id)
+
+    async def write(self, session_id, values):
+        store[session_id] = dict(values)
+
+    async def destroy(self, session_id):
+        store.pop(session_id, None)
+
+    async def touch(self, session_id):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("cls", "integration"),
+    [("PlainDriver", "asgi"), ("PlainDriver", "wsgi"), ("AsyncPlainDriver", "asgi")],
+)
+def test_a_plain_four_method_class_works_through_an_entry_point(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch, cls: str, integration: str
+) -> None:
+    from .plain_apps import two_requests
+
+    driver = dists.module("plain_driver", PLAIN_SOURCE)
+    plugin = dists.plugin("plain", {"plain": f"{driver}:{cls}"})
+    dists.dist("sessions-plain", {"sessions.drivers": {"plain": plugin}})
+    allow(monkeypatch, "plain")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="plain"))
+    assert two_requests(manager, integration) == 2
+    assert len(sys.modules[driver].store) == 1
+
+
+def test_an_async_plain_class_is_refused_by_wsgi_at_startup(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessions.wsgi import SessionMiddleware
+
+    driver = dists.module("plain_driver", PLAIN_SOURCE)
+    plugin = dists.plugin("plain", {"plain": f"{driver}:AsyncPlainDriver"})
+    dists.dist("sessions-plain", {"sessions.drivers": {"plain": plugin}})
+    allow(monkeypatch, "plain")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="plain"))
+    with pytest.raises(ConfigError, match="async-only"):
+        SessionMiddleware(lambda environ, start_response: [], manager)

@@ -147,7 +147,8 @@ class SessionManager:
             session=self.config,
             notify_decode_failed=self._notify_driver_decode_failed,
         )
-        driver = factory(driver_config)
+        plain: Callable[[], Any] = factory  # type: ignore[assignment]
+        driver = factory(driver_config) if _takes_config(factory) else plain()
         self._flavours = flavours_of(type(driver), name)
         self.touches_on_read = bool(getattr(driver, "touches_on_read", False))
         per_request = getattr(driver, "for_request", None)
@@ -277,3 +278,17 @@ class SessionManager:
             await aclose()
         else:
             self.close()
+
+
+def _takes_config(factory: Callable[..., Any]) -> bool:
+    """False for a factory that takes no argument (a plain class with just the four methods)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return True
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return any(p.kind in positional for p in signature.parameters.values())
