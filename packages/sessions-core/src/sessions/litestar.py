@@ -4,7 +4,7 @@
     from litestar.di import Provide
     from litestar.middleware import DefineMiddleware
     from sessions.asgi import SessionMiddleware
-    from sessions.litestar import provide_session
+    from sessions.litestar import SessionDep, provide_session
 
     app = Litestar(
         route_handlers=[...],
@@ -14,7 +14,7 @@
     )
 
     @get("/")
-    async def home(session: Session) -> str: ...
+    async def home(session: SessionDep) -> str: ...
 
 :class:`sessions.asgi.SessionMiddleware` puts the session in
 ``scope["session"]``, which is what Litestar's ``request.session`` returns.
@@ -31,20 +31,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.di import NamedDependency
 from litestar.types import Scope
 
 from .asgi import current_session
 from .jinja import install_from_request
 from .session import Session
 
-__all__ = ["install_templates", "provide_session"]
+__all__ = ["SessionDep", "install_templates", "provide_session"]
+
+#: A handler parameter ``session: SessionDep`` receives the injected session, typed
+#: as a :class:`~sessions.Session` (Litestar's ``NamedDependency[Session]``).
+SessionDep = NamedDependency[Session]
 
 
 def provide_session(scope: Scope) -> Session:
     """Litestar dependency: the connection's session (read-only on websockets).
 
     Register it as ``dependencies={"session": Provide(provide_session,
-    sync_to_thread=False)}`` and declare ``session: Session`` in handlers.
+    sync_to_thread=False)}`` and declare ``session: SessionDep`` in handlers.
 
     Raises:
         LookupError: the scope holds no session of ours (the middleware is
