@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from jinja2 import DictLoader, Environment
 from litestar import Litestar, Request, WebSocket, get, websocket
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.testing import TestClient

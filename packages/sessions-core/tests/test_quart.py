@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 import quart
-from sessions import Driver, DriverNotFoundError, DriverConfig, SessionConfig, SessionManager
+from sessions import Driver, DriverConfig, DriverNotFoundError, SessionConfig, SessionManager
 from sessions.codec import decode, encode
 from sessions.flask import FlaskSession
 from sessions.quart import QuartSessions, session
@@ -110,7 +110,11 @@ def make_app(driver: str = "memory", **options: Any) -> quart.Quart:
 
 async def test_quart_session_is_ours_and_persists() -> None:
     client = make_app().test_client()
-    assert await (await client.get("/")).get_json() == {"same": True, "type": "FlaskSession", "n": 1}
+    assert await (await client.get("/")).get_json() == {
+        "same": True,
+        "type": "FlaskSession",
+        "n": 1,
+    }
     assert (await (await client.get("/")).get_json())["n"] == 2
 
 

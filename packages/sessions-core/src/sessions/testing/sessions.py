@@ -20,7 +20,7 @@ would. An exception in the block commits nothing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, MutableMapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 
 from ..driver import RequestContext
 from ..manager import SessionManager
@@ -43,10 +43,8 @@ def _apply(context: RequestContext, cookies: MutableMapping[str, str] | None) ->
     for name, cookie in context.outgoing.items():
         # Delete first: a jar keyed by (name, domain), like httpx's, would
         # otherwise keep the server's cookie next to this one.
-        try:
+        with suppress(KeyError):
             del cookies[name]
-        except KeyError:
-            pass
         if cookie.max_age != 0:
             cookies[name] = cookie.value
 
