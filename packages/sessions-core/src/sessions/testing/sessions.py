@@ -20,7 +20,8 @@ would. An exception in the block commits nothing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, MutableMapping
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
+from http.cookiejar import CookieJar
 
 from ..driver import RequestContext
 from ..manager import SessionManager
@@ -29,24 +30,52 @@ from ..session import Session
 __all__ = ["asession_for", "session_for"]
 
 
+def _read(cookies: MutableMapping[str, str] | None) -> dict[str, str]:
+    if cookies is None:
+        return {}
+    jar = getattr(cookies, "jar", None)
+    if isinstance(jar, CookieJar):
+        # httpx keys cookies by (name, domain, path): the one a server set
+        # (with its domain) is newer than one set here without a domain.
+        found: dict[str, str] = {}
+        for cookie in sorted(jar, key=lambda c: bool(c.domain)):
+            if cookie.value is not None:
+                found[cookie.name] = cookie.value
+        return found
+    return dict(cookies)
+
+
+def _write(cookies: MutableMapping[str, str], name: str, value: str | None) -> None:
+    jar = getattr(cookies, "jar", None)
+    setter = getattr(cookies, "set", None)
+    if isinstance(jar, CookieJar) and callable(setter):
+        # Replace every copy, under the domain the server used, so the next
+        # request sends exactly one.
+        same = [cookie for cookie in jar if cookie.name == name]
+        domain = next((cookie.domain for cookie in same if cookie.domain), "")
+        for cookie in same:
+            jar.clear(cookie.domain, cookie.path, cookie.name)
+        if value is not None:
+            setter(name, value, domain=domain)
+        return
+    cookies.pop(name, None)
+    if value is not None:
+        cookies[name] = value
+
+
 def _context(manager: SessionManager, cookies: MutableMapping[str, str] | None) -> RequestContext:
     if not isinstance(manager, SessionManager):
         raise TypeError(
             f"session_for() needs the application's SessionManager, got {type(manager).__name__}"
         )
-    return RequestContext(dict(cookies) if cookies is not None else {})
+    return RequestContext(_read(cookies))
 
 
 def _apply(context: RequestContext, cookies: MutableMapping[str, str] | None) -> None:
     if cookies is None:
         return
     for name, cookie in context.outgoing.items():
-        # Delete first: a jar keyed by (name, domain), like httpx's, would
-        # otherwise keep the server's cookie next to this one.
-        with suppress(KeyError):
-            del cookies[name]
-        if cookie.max_age != 0:
-            cookies[name] = cookie.value
+        _write(cookies, name, None if cookie.max_age == 0 else cookie.value)
 
 
 @contextmanager
