@@ -83,9 +83,14 @@ def test_deleted_cookies_leave_the_jar() -> None:
 def test_an_exception_in_the_block_commits_nothing() -> None:
     manager = make_manager()
     jar: dict[str, str] = {}
-    with pytest.raises(RuntimeError), session_for(manager, jar) as session:
-        session.put("n", 1)
-        raise RuntimeError("test failed half way")
+
+    def half_way() -> None:
+        with session_for(manager, jar) as session:
+            session.put("n", 1)
+            raise RuntimeError("test failed half way")
+
+    with pytest.raises(RuntimeError):
+        half_way()
     assert jar == {}
 
 
