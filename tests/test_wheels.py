@@ -224,6 +224,7 @@ def test_new_driver_scaffold_installs_as_a_wheel_that_sessions_lists(tmp_path: P
         "0.1.0",
         "sync",
     )
+    assert found["capabilities"] == ["gc"]
     assert [o["name"] for o in found["options"]] == ["namespace"]
     assert report["failed"] == []
     check = _run(

@@ -49,8 +49,11 @@ class AsyncDictDriver(Driver):
 
 
 def make_app(driver: str = "memory", **options: Any) -> quart.Quart:
-    manager = SessionManager(SessionConfig(secret=SECRET, driver=driver), autoload_plugins=False)
-    manager.extend("asyncdict", AsyncDictDriver)
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver=driver),
+        autoload_plugins=False,
+        drivers={"asyncdict": AsyncDictDriver},
+    )
     app = quart.Quart(__name__)
     QuartSessions(app, manager, exclude_paths=["/health"], **options)
     app.config["loop_threads"] = []

@@ -122,6 +122,7 @@ from typing import Any, ClassVar
 
 from sessions import DecodeError, Driver, DriverConfig, Option
 from sessions.codec import decode, encode
+from sessions.driver import GcProgress, GcResult
 
 __all__ = ["$cls"]
 
@@ -191,6 +192,26 @@ class $cls(Driver):
             payload = self._live(key, now)
             if payload is not None:
                 self._store[key] = (now + self.config.age, payload)
+
+    def gc(self, progress: GcProgress | None = None) -> GcResult:
+        """Remove expired sessions in bulk: the ``gc`` capability (``sessions gc``).
+
+        Delete it if your storage expires entries by itself (as Redis does).
+        """
+        started = time.monotonic()
+        now = time.time()
+        removed = freed = 0
+        with self._lock:
+            keys = [key for key in self._store if key.startswith(self._prefix)]
+            for key in keys:
+                expires, payload = self._store[key]
+                if expires <= now:
+                    del self._store[key]
+                    removed += 1
+                    freed += len(payload)
+        if progress is not None:
+            progress(len(keys), len(keys))
+        return GcResult(len(keys), removed, freed, time.monotonic() - started)
 
     def store_raw(self, session_id: str, payload: bytes) -> None:
         """Store ``payload`` as is (the tests plant unreadable data with it)."""
@@ -262,8 +283,7 @@ def test_plugin_registers_the_driver_by_name() -> None:
 
 def test_selected_by_name_through_the_manager() -> None:
     config = SessionConfig(secret="t" * 40, driver="$name")
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("$name", $cls)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"$name": $cls})
     assert isinstance(manager.driver, $cls)
 '''
 
