@@ -9,31 +9,19 @@ packages' tests against real servers.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
-from sessions import Session
-from sessions.commits import MAX_ATTEMPTS, CommitConflictError
+from sessions import Session, commits
+from sessions.commits import CommitConflictError
 from sessions.driver import Driver, Record
 from sessions.drivers.memory import MemoryDriver
-from sessions.testing import Harness
+from sessions.testing import AsyncConcurrentCommits, ConcurrentCommits, Harness
+from sessions.testing.concurrency import current, store
 
 Action = Callable[[Session], Any]
-
-
-def stored(h: Harness, values: dict[str, Any]) -> None:
-    """A stored session whose cookie is in the harness's jar."""
-    context = h.context()
-    session = Session(h.manager, context)
-    session.initiate()
-    session.update(values)
-    session.flash_messages
-    session.commit()
-    h.finish(context)
 
 
 def overlap(h: Harness, slow: Action, fast: Action) -> Session:
@@ -51,127 +39,26 @@ def overlap(h: Harness, slow: Action, fast: Action) -> Session:
     return held
 
 
-async def aoverlap(h: Harness, slow: Action, fast: Action) -> Session:
-    held = Session(h.manager, h.context())
-    await held.ainitiate()
-    slow(held)
-    context = h.context()
-    quick = Session(h.manager, context)
-    await quick.ainitiate()
-    fast(quick)
-    await quick.acommit()
-    h.finish(context)
-    await held.acommit()
-    return held
+class TestMemoryConcurrency(ConcurrentCommits):
+    driver_factory = MemoryDriver
 
 
-def now(h: Harness) -> Session:
-    session = Session(h.manager, h.context())
-    session.initiate()
-    return session
+class TestMemoryConcurrencyAsync(AsyncConcurrentCommits):
+    driver_factory = MemoryDriver
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], Action, Action, Callable[[Session], None]]] = {}
-
-
-def scenario(
-    initial: dict[str, Any], slow: Action, fast: Action
-) -> Callable[[Callable[[Session], None]], Callable[[Session], None]]:
-    def register(check: Callable[[Session], None]) -> Callable[[Session], None]:
-        SCENARIOS[check.__name__] = (initial, slow, fast, check)
-        return check
-
-    return register
-
-
-@scenario({"user": 42}, lambda s: s.put("a", 1), lambda s: s.put("b", 2))
-def different_keys_both_survive(after: Session) -> None:
-    assert after.all() == {"user": 42, "a": 1, "b": 2}
-
-
-@scenario({"n": 0}, lambda s: s.increment("n", 5), lambda s: s.increment("n", 3))
-def increments_add_up(after: Session) -> None:
-    assert after.get("n") == 8
-
-
-@scenario(
-    {"cart": {"items": 1, "name": "x"}},
-    lambda s: s.decrement("cart.items"),
-    lambda s: (s.increment("cart.items", 10), s.put("coupon", "Z")),
-)
-def nested_increments_add_up(after: Session) -> None:
-    assert after.all() == {"cart": {"items": 10, "name": "x"}, "coupon": "Z"}
-
-
-@scenario({"k": "old"}, lambda s: s.put("k", "slow"), lambda s: s.put("k", "fast"))
-def the_later_commit_wins_per_key(after: Session) -> None:
-    assert after.get("k") == "slow"
-
-
-@scenario({"k": 1, "j": 2}, lambda s: s.forget("k"), lambda s: s.put("j", 3))
-def a_forget_merges(after: Session) -> None:
-    assert after.all() == {"j": 3}
-
-
-@scenario({"user": 42}, lambda s: s.put("cart", 1), lambda s: s.clear())
-def a_logout_is_never_undone(after: Session) -> None:
-    assert after.fresh
-    assert after.all() == {}
-
-
-@scenario({"user": 42}, lambda s: s.clear(), lambda s: s.put("cart", 1))
-def a_clear_wins_over_the_concurrent_change(after: Session) -> None:
-    assert after.fresh
-    assert after.all() == {}
-
-
-@scenario({"user": 42}, lambda s: s.put("cart", 1), lambda s: s.regenerate())
-def a_regenerate_wins_over_the_concurrent_change(after: Session) -> None:
-    # The jar now holds the regenerated cookie: the slow request's change to the
-    # old id was dropped, not written back under either id.
-    assert not after.fresh
-    assert after.all() == {"user": 42}
-
-
-@scenario({"user": 42}, lambda s: s.flash("notice", "slow"), lambda s: s.flash("alert", "fast"))
-def flash_messages_merge(after: Session) -> None:
-    assert after.flash_messages.all() == {"notice": "slow", "alert": "fast"}
-
-
-@scenario({"only": 1, "b": 1}, lambda s: s.forget("only"), lambda s: s.put("b", 2))
-def emptying_key_by_key_keeps_the_other_requests_keys(after: Session) -> None:
-    assert after.all() == {"b": 2}
-
-
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_overlap_sync(name: str) -> None:
-    initial, slow, fast, check = SCENARIOS[name]
-    h = Harness(MemoryDriver, {}, age=60)
-    stored(h, initial)
-    overlap(h, slow, fast)
-    check(now(h))
-
-
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_overlap_async(name: str) -> None:
-    initial, slow, fast, check = SCENARIOS[name]
-
-    async def main() -> None:
-        h = Harness(MemoryDriver, {}, age=60)
-        stored(h, initial)
-        await aoverlap(h, slow, fast)
-        check(now(h))
-
-    anyio.run(main)
+class TestMemoryConcurrencyTrio(AsyncConcurrentCommits):
+    driver_factory = MemoryDriver
+    backend = "trio"
 
 
 def test_the_old_cookie_of_a_regenerated_session_opens_nothing_after_a_slow_commit() -> None:
     h = Harness(MemoryDriver, {}, age=60)
-    stored(h, {"user": 42})
+    store(h, {"user": 42})
     old_cookie = dict(h.jar)
     overlap(h, lambda s: s.put("cart", 1), lambda s: s.regenerate())
     h.jar = old_cookie
-    again = now(h)
+    again = current(h)
     assert again.fresh
     assert again.all() == {}
     assert len(h.driver._data) == 1  # only the regenerated record
@@ -179,8 +66,8 @@ def test_the_old_cookie_of_a_regenerated_session_opens_nothing_after_a_slow_comm
 
 def test_emptied_session_is_removed_when_nobody_changed_it() -> None:
     h = Harness(MemoryDriver, {}, age=60)
-    stored(h, {"only": 1})
-    session = now(h)
+    store(h, {"only": 1})
+    session = current(h)
     session.forget("only")
     session.commit()
     assert h.driver._data == {}
@@ -188,7 +75,7 @@ def test_emptied_session_is_removed_when_nobody_changed_it() -> None:
 
 def test_a_regenerate_keeps_a_change_committed_before_it_read() -> None:
     h = Harness(MemoryDriver, {}, age=60)
-    stored(h, {"user": 42})
+    store(h, {"user": 42})
     login = Session(h.manager, h.context())
     login.initiate()
     login.regenerate()
@@ -225,14 +112,19 @@ class Refusing(Driver):
         pass
 
 
-def test_a_commit_that_keeps_conflicting_fails_instead_of_losing_its_change() -> None:
+def test_a_commit_that_keeps_conflicting_fails_instead_of_losing_its_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(commits, "COMMIT_DEADLINE", 0.3)
     h = Harness(Refusing, {}, age=60)
     h.jar[h.manager.config.cookie_name] = h.manager.signer.sign("t" * 43)
-    session = now(h)
+    session = current(h)
     session.put("x", 1)
-    with pytest.raises(CommitConflictError, match=f"{MAX_ATTEMPTS} attempts"):
+    started = time.monotonic()
+    with pytest.raises(CommitConflictError, match=r"on each of \d+ attempts"):
         session.commit()
-    assert h.driver.attempts == MAX_ATTEMPTS
+    assert 0.3 <= time.monotonic() - started < 2
+    assert h.driver.attempts > 2
 
 
 class LastWriteWins(Driver):
@@ -257,17 +149,13 @@ class LastWriteWins(Driver):
 def test_a_driver_without_the_capability_keeps_last_write_wins() -> None:
     h = Harness(LastWriteWins, {}, age=60)
     assert not h.manager.flavours.versioned
-    stored(h, {"user": 42})
+    store(h, {"user": 42})
     overlap(h, lambda s: s.put("a", 1), lambda s: s.put("b", 2))
-    assert now(h).all() == {"user": 42, "a": 1}
-
-
-CLIENTS, ROUNDS = 8, 50
+    assert current(h).all() == {"user": 42, "a": 1}
 
 
 class CountingMemory(MemoryDriver):
-    """The memory driver, counting refused compare-and-sets (so a stress test
-    proves it really overlapped)."""
+    """The memory driver, counting refused compare-and-sets."""
 
     refused = 0
 
@@ -278,59 +166,21 @@ class CountingMemory(MemoryDriver):
         return done
 
 
-def test_stress_threads_every_increment_and_key_survives() -> None:
-    CountingMemory.refused = 0
-    h = Harness(CountingMemory, {}, age=60)
-    stored(h, {"n": 0})
-    start = threading.Barrier(CLIENTS)
-    errors: list[BaseException] = []
+class TestStressReallyOverlaps(ConcurrentCommits):
+    """The kit's stress check, proving its clients really collide."""
 
-    def client(i: int) -> None:
-        try:
-            start.wait()
-            for r in range(ROUNDS):
-                session = Session(h.manager, h.context())
-                session.initiate()
-                session.increment("n")
-                session.put(f"client{i}", r)
-                time.sleep(0.0005)  # hold the request open so others read the same version
-                session.commit()
-        except BaseException as exc:
-            errors.append(exc)
+    driver_factory = CountingMemory
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    after = now(h)
-    assert after.get("n") == CLIENTS * ROUNDS
-    assert all(after.get(f"client{i}") == ROUNDS - 1 for i in range(CLIENTS))
-    assert CountingMemory.refused > 0, "the clients never overlapped"
-
-
-def test_stress_tasks_every_increment_and_key_survives() -> None:
-    async def main() -> None:
+    def test_stress_every_increment_and_key_survives(self) -> None:
         CountingMemory.refused = 0
-        h = Harness(CountingMemory, {}, age=60)
-        stored(h, {"n": 0})
-
-        async def client(i: int) -> None:
-            for r in range(ROUNDS):
-                session = Session(h.manager, h.context())
-                await session.ainitiate()
-                session.increment("n")
-                session.put(f"client{i}", r)
-                await anyio.sleep(0)  # let the others read the same version
-                await session.acommit()
-
-        async with anyio.create_task_group() as tg:
-            for i in range(CLIENTS):
-                tg.start_soon(client, i)
-        after = now(h)
-        assert after.get("n") == CLIENTS * ROUNDS
-        assert all(after.get(f"client{i}") == ROUNDS - 1 for i in range(CLIENTS))
+        super().test_stress_every_increment_and_key_survives()
         assert CountingMemory.refused > 0, "the clients never overlapped"
 
-    anyio.run(main)
+
+class TestStressReallyOverlapsAsync(AsyncConcurrentCommits):
+    driver_factory = CountingMemory
+
+    def test_stress_every_increment_and_key_survives(self) -> None:
+        CountingMemory.refused = 0
+        super().test_stress_every_increment_and_key_survives()
+        assert CountingMemory.refused > 0, "the clients never overlapped"
