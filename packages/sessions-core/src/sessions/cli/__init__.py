@@ -22,6 +22,7 @@ BUILTIN_COMMANDS = {
     "gc": "sessions.cli.gc:gc",
     "hooks": "sessions.cli.hooks:hooks",
     "init": "sessions.cli.init:init",
+    "new-driver": "sessions.cli.newdriver:new_driver",
     "secret": "sessions.cli.secret:secret",
 }
 
