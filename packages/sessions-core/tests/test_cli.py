@@ -246,7 +246,7 @@ def test_drivers_json_lists_drivers_options_and_failures(site: Site) -> None:
     assert report["disabled"][0]["reason"].startswith("not listed in SESSIONS_PLUGINS")
     assert "file" not in report["not_installed"]  # installed in this workspace, only disabled
     assert by_name["memory"]["flavours"] == "sync+async"
-    assert by_name["memory"]["capabilities"] == ["gc"]
+    assert by_name["memory"]["capabilities"] == ["conflict-free", "tagging", "gc"]
     assert report["failed"] == [
         {
             "name": "broken",
