@@ -479,9 +479,11 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
+    # Core reads with read_versioned when the driver is versioned, else with read.
+    reads = ("read_versioned", "aread_versioned") if versioned else ("read", "aread")
     read_touch_flag = bool(getattr(cls, "touches_on_read", False)) and all(
-        "touch" in _parameters(getattr(cls, name, None))
-        for name in ("read", "aread", "read_versioned", "aread_versioned")
+        "touch" in _parameters(getattr(cls, name))
+        for name in reads
         if getattr(cls, name, None) is not None
     )
     return Flavours(
