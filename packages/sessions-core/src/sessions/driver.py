@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
@@ -203,7 +203,7 @@ class RequestContext:
         *,
         https: bool = False,
         scope: Any = None,
-        cookie_headers: list[str] | None = None,
+        cookie_headers: Iterable[str] | None = None,
     ) -> None:
         self._cookies = cookies
         self._raw = cookie_headers
