@@ -1,7 +1,9 @@
-"""The dbm driver passes sessions-core's conformance suite, sync and async.
+"""The dbm driver passes sessions-core's conformance suite and its
+concurrent-commit checks, sync and async.
 
-This is how any driver package runs the suite: subclass the kit's classes,
-point them at the driver, and say how to plant an unreadable record.
+This is how any driver package runs them: subclass the kit's classes, point
+them at the driver, and say how to plant an unreadable record. The kit checks
+each capability the driver declares (versioned, tagging) and skips the others.
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
+from sessions.testing import (
+    AsyncConcurrentCommits,
+    AsyncDriverConformance,
+    ConcurrentCommits,
+    DriverConformance,
+    Harness,
+)
 from sessions_dbm.driver import DbmDriver
 
 
@@ -34,3 +42,13 @@ class TestDbmAsync(_DbmSetup, AsyncDriverConformance):
 
 class TestDbmTrio(TestDbmAsync):
     backend = "trio"
+
+
+class TestDbmConcurrentCommits(_DbmSetup, ConcurrentCommits):
+    """A request held between its read and its commit while another commits
+    (keys, increments, clear, regenerate, flash...), and 8 clients x 50
+    increments on one cookie, in threads."""
+
+
+class TestDbmAsyncConcurrentCommits(_DbmSetup, AsyncConcurrentCommits):
+    """The same as tasks on one event loop (each call in a worker thread)."""

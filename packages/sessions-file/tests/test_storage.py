@@ -72,6 +72,23 @@ def test_read_refreshes_expiry_without_rewriting(
     assert FileDriver.touches_on_read is True
 
 
+def test_read_without_touch_leaves_the_expiry(
+    recorder: Any, expire_in: Callable[[str, float], None]
+) -> None:
+    # Core reads with touch=False when touch_interval says no refresh is due.
+    driver: FileDriver = recorder.driver
+    key = new_key()
+    driver.write(key, {"a": 1})
+    path = driver.layout.path(key)
+    expire_in(path, 5)
+    before = os.stat(path).st_mtime_ns
+    assert driver.read(key, False) == {"a": 1}
+    assert driver.read_versioned(key, False) is not None
+    assert os.stat(path).st_mtime_ns == before
+    assert driver.read(key) == {"a": 1}
+    assert os.stat(path).st_mtime_ns > before
+
+
 def test_touch_refreshes_expiry_without_rewriting(
     recorder: Any, expire_in: Callable[[str, float], None]
 ) -> None:

@@ -146,15 +146,15 @@ class FileDriver(Driver):
             self.config.notify_decode_failed("store", f"{path}: {exc}")
             return None
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """Values of a live session (and refresh its expiry); None if missing,
-        expired, unreadable or not a storage key."""
-        loaded = self._load(session_id, touch=True)
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """Values of a live session (and, with ``touch``, refresh its expiry); None
+        if missing, expired, unreadable or not a storage key."""
+        loaded = self._load(session_id, touch)
         return None if loaded is None else loaded[1]
 
-    def read_versioned(self, session_id: str) -> Record | None:
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """:meth:`read` with the record's version (0 for a file of the previous release)."""
-        loaded = self._load(session_id, touch=True)
+        loaded = self._load(session_id, touch)
         return None if loaded is None else Record(loaded[1], loaded[0].header.version)
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
@@ -240,13 +240,13 @@ class FileDriver(Driver):
             with self._failure("touch", path):
                 files.touch_live(path, self._age)
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """:meth:`read` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.read, session_id)
+        return await anyio.to_thread.run_sync(self.read, session_id, touch)
 
-    async def aread_versioned(self, session_id: str) -> Record | None:
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """:meth:`read_versioned` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.read_versioned, session_id)
+        return await anyio.to_thread.run_sync(self.read_versioned, session_id, touch)
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """:meth:`write` in a worker thread."""
