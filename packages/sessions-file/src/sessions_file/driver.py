@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 import anyio.to_thread
 from sessions.codec import decode, encode
-from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option, Record
+from sessions.driver import (
+    Driver,
+    DriverConfig,
+    GcProgress,
+    GcResult,
+    Option,
+    Record,
+    StoredSession,
+)
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.keys import is_storage_key
 from sessions.record import store_age, tag_of
@@ -265,6 +273,75 @@ class FileDriver(Driver):
     async def atouch(self, session_id: str) -> None:
         """:meth:`touch` in a worker thread."""
         await anyio.to_thread.run_sync(self.touch, session_id)
+
+    # -- tagging: a user's sessions -----------------------------------------------------
+
+    def _paths(self, session_id: str) -> tuple[str, str, str]:
+        directory = self.layout.directory(session_id)
+        return (
+            directory,
+            os.path.join(directory, session_id),
+            os.path.join(directory, f".{session_id}{SPARE_SUFFIX}"),
+        )
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """The live session with its expiry, read without refreshing it."""
+        loaded = self._load(session_id, touch=False)
+        if loaded is None:
+            return None
+        stored, values = loaded
+        return StoredSession(session_id, values, stored.expires_ns / _NS)
+
+    def _locked(self, session_id: str) -> files.write_lock:
+        directory, path, spare = self._paths(session_id)
+        return files.write_lock(directory, path, spare, self._age)
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session whose current record carries ``tag``; index entries
+        found stale (expired, destroyed, re-tagged, untagged) are pruned."""
+        digest = header.tag_digest(tag)
+        found = []
+        for session_id in tags.members(self._tags, digest):
+            stored = self.peek(session_id)
+            if stored is not None and tag_of(stored.values) == tag:
+                found.append(stored)
+                continue
+            path = self.layout.path(session_id)
+            with self._failure("list tag", path), self._locked(session_id) as held:
+                # Checked again under the write lock: no write is adding the tag meanwhile.
+                assert held is not None  # created when missing
+                if not (held.live and held.header is not None and held.header.tag == digest):
+                    tags.discard(self._tags, digest, session_id)
+        return found
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session carrying ``tag`` but ``keep`` (a storage key);
+        return how many."""
+        digest = header.tag_digest(tag)
+        destroyed = 0
+        for session_id in tags.members(self._tags, digest):
+            if session_id == keep:
+                continue
+            path = self.layout.path(session_id)
+            with self._failure("destroy tagged", path), self._locked(session_id) as held:
+                assert held is not None  # created when missing
+                if held.live and held.header is not None and held.header.tag == digest:
+                    held.remove()
+                    destroyed += 1
+                tags.discard(self._tags, digest, session_id)
+        return destroyed
+
+    async def atagged(self, tag: str) -> list[StoredSession]:
+        """:meth:`tagged` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.tagged, tag)
+
+    async def apeek(self, session_id: str) -> StoredSession | None:
+        """:meth:`peek` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.peek, session_id)
+
+    async def adestroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """:meth:`destroy_tagged` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.destroy_tagged, tag, keep)
 
     # -- garbage collection ----------------------------------------------------------
 

@@ -407,8 +407,9 @@ class Writer:
     def _close(self) -> None:
         if self._file is not None:
             os.close(self._file)
-        if self._made and not self.changed and self._file is None:
-            # A lock file made just for this look at a session that does not exist.
+        if self._made and not self.changed:
+            # An empty spare made only to hold the lock (a refused or read-only
+            # look): the next write makes one again if it needs it.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._spare)
         os.close(self._spare_fd)
