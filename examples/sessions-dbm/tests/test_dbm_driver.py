@@ -69,6 +69,7 @@ def test_sync_only_so_async_apps_use_a_worker_thread() -> None:
     assert flavours.sync
     assert not flavours.has_async
     assert flavours.versioned  # read_versioned and write_versioned, used from threads too
+    assert flavours.tagging  # tagged, peek and destroy_tagged
 
 
 @pytest.fixture
@@ -134,4 +135,56 @@ def test_own_age_sets_the_record_expiry(tmp_path: Path) -> None:
     time.sleep(1.1)
     assert h.call("read", short) is None
     assert h.call("read", long) == {"__age__": 3600}
+    h.manager.close()
+
+
+def _index(h: Harness, tag: str) -> set[str]:
+    """The ids the driver's index record for ``tag`` holds."""
+    raw = h.driver._db.get(b"tag:" + tag.encode())
+    return set(raw.decode().split("\n")) if raw else set()
+
+
+def test_tag_index_is_pruned_when_listed(tmp_path: Path) -> None:
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    kept, destroyed, retagged, expired = (new_key() for _ in range(4))
+    for key in (kept, destroyed, retagged):
+        h.call("write", key, {"__tag__": "ada"})
+    h.call("write", expired, {"__tag__": "ada", "__age__": 1})
+    assert _index(h, "ada") == {kept, destroyed, retagged, expired}
+    h.call("destroy", destroyed)
+    h.call("write", retagged, {"__tag__": "bob"})
+    time.sleep(1.1)
+    listed = h.driver.tagged("ada")
+    assert [s.session_id for s in listed] == [kept]
+    assert listed[0].values == {"__tag__": "ada"}
+    assert time.time() + 55 < listed[0].expires_at <= time.time() + 60
+    assert _index(h, "ada") == {kept}
+    assert [s.session_id for s in h.driver.tagged("bob")] == [retagged]
+    h.call("destroy", kept)
+    assert h.driver.tagged("ada") == []
+    assert _index(h, "ada") == set()  # the empty index record is gone
+    h.manager.close()
+
+
+def test_gc_prunes_tag_indexes_and_counts_only_sessions(tmp_path: Path) -> None:
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    live, old = new_key(), new_key()
+    h.call("write", live, {"__tag__": "ada"})
+    h.call("write", old, {"__tag__": "ada", "__age__": 1})
+    time.sleep(1.1)
+    result = h.driver.gc()
+    assert (result.scanned, result.removed) == (2, 1)
+    assert _index(h, "ada") == {live}
+    assert h.driver.peek(live) is not None
+    h.manager.close()
+
+
+def test_peek_does_not_refresh_and_misses_read_none(tmp_path: Path) -> None:
+    h = Harness(DbmDriver, {"path": tmp_path / "db"}, age=60)
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    first = h.driver.peek(key)
+    time.sleep(0.05)
+    assert h.driver.peek(key) == first
+    assert h.driver.peek(new_key()) is None
     h.manager.close()

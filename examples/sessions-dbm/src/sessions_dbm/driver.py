@@ -11,6 +11,12 @@ The driver is *versioned*: ``write_versioned`` is a compare-and-set on the
 version, done under the same lock as every other access to the database, so
 core can merge overlapping requests instead of letting the last one win.
 
+It supports *tagging* (a user's sessions): every write of a tagged session
+adds its id to an index record under the reserved key ``tag:<tag>`` (session
+ids are storage keys, which never contain ``:``). The index only says where
+to look: listing reads each member and drops those no longer live with that
+tag, so it is never wrong, only sometimes longer than it needs to be.
+
 dbm files are not safe to share between processes, so this driver suits
 single-process applications (a development server, a desktop app, a small
 service); use the file, SQL or Redis drivers for several workers.
@@ -29,14 +35,16 @@ from typing import Any, ClassVar
 
 from sessions import ConfigError, DecodeError, Driver, DriverConfig, Option
 from sessions.codec import decode, encode
-from sessions.driver import GcProgress, GcResult, Record
-from sessions.record import store_age
+from sessions.driver import GcProgress, GcResult, Record, StoredSession
+from sessions.record import store_age, tag_of
 
 __all__ = ["DbmDriver"]
 
 _EXPIRY = struct.Struct(">d")
 # expiry, b"v", version: the header of a record since 0.2.
 _HEADER = struct.Struct(">dcQ")
+# The index of a tag lives under b"tag:" + the tag: the member ids, one per line.
+_TAG_PREFIX = b"tag:"
 _BACKENDS = ("auto", "gnu", "ndbm", "dumb")
 
 
@@ -65,8 +73,9 @@ def _has(backend: str) -> bool:
 
 class DbmDriver(Driver):
     """Sessions in a :mod:`dbm` database file, expiring ``age`` seconds after the
-    last write or touch. Versioned (conflict-free commits). Sync methods only:
-    core runs them in a worker thread for async applications."""
+    last write or touch. Versioned (conflict-free commits) and tagging (a user's
+    sessions). Sync methods only: core runs them in a worker thread for async
+    applications."""
 
     options: ClassVar[tuple[Option, ...]] = (
         Option(
@@ -129,10 +138,22 @@ class DbmDriver(Driver):
             return raw[_HEADER.size :]
         return raw[_EXPIRY.size :]
 
-    def _record(self, values: dict[str, Any], version: int) -> bytes:
+    def _store(self, session_id: str, values: dict[str, Any], version: int) -> None:
+        """Write the record (and index its tag). Hold the lock."""
         # The session's own age (session.set_expiry) or the configured one.
         expires = time.time() + store_age(values, self.config.age)
-        return _HEADER.pack(expires, b"v", version) + encode(values)
+        key = session_id.encode()
+        self._db[key] = _HEADER.pack(expires, b"v", version) + encode(values)
+        tag = tag_of(values)
+        if tag is not None:
+            members = self._members(tag)
+            if key not in members:
+                self._db[_TAG_PREFIX + tag.encode()] = b"\n".join([*members, key])
+
+    def _members(self, tag: str) -> list[bytes]:
+        """The ids indexed under ``tag``. Hold the lock."""
+        raw = self._db.get(_TAG_PREFIX + tag.encode())
+        return raw.split(b"\n") if raw else []
 
     def read(self, session_id: str) -> dict[str, Any] | None:
         """Values of a live session, or None if missing, expired or unreadable."""
@@ -156,7 +177,7 @@ class DbmDriver(Driver):
         key = session_id.encode()
         with self._lock:
             raw = self._live(key, time.time())
-            self._db[key] = self._record(values, 1 if raw is None else self._version(raw) + 1)
+            self._store(session_id, values, 1 if raw is None else self._version(raw) + 1)
 
     def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
         """Compare-and-set: store ``values`` (or, with ``{}``, delete the record) only
@@ -171,7 +192,7 @@ class DbmDriver(Driver):
             if current != version:
                 return False
             if values:
-                self._db[key] = self._record(values, 1 if current is None else current + 1)
+                self._store(session_id, values, 1 if current is None else current + 1)
             elif raw is not None:
                 del self._db[key]
             return True
@@ -191,14 +212,62 @@ class DbmDriver(Driver):
                 # Only the expiry changes; the version stays (the values did not change).
                 self._db[key] = _EXPIRY.pack(now + self.config.age) + raw[_EXPIRY.size :]
 
+    # -- tagging: a user's sessions -----------------------------------------------------
+
+    def _stored(self, key: bytes, now: float) -> StoredSession | None:
+        """The live session under ``key`` as the tagging capability reports it. Hold the lock."""
+        raw = self._live(key, now)
+        if raw is None:
+            return None
+        try:
+            values = decode(self._payload(raw))
+        except DecodeError:
+            return None
+        return StoredSession(key.decode(), values, _EXPIRY.unpack_from(raw)[0])
+
+    def _tagged(self, tag: str, now: float) -> list[StoredSession]:
+        """The live sessions carrying ``tag``; the index loses the others. Hold the lock."""
+        found = []
+        for key in self._members(tag):
+            stored = self._stored(key, now)
+            if stored is not None and tag_of(stored.values) == tag:
+                found.append(stored)
+        index = _TAG_PREFIX + tag.encode()
+        if found:
+            self._db[index] = b"\n".join(stored.session_id.encode() for stored in found)
+        elif index in self._db:
+            del self._db[index]
+        return found
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session whose record carries ``tag``."""
+        with self._lock:
+            return self._tagged(tag, time.time())
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """A live session with its expiry; reading it does not refresh it."""
+        with self._lock:
+            return self._stored(session_id.encode(), time.time())
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session carrying ``tag`` but ``keep``; return how many."""
+        with self._lock:
+            doomed = [s for s in self._tagged(tag, time.time()) if s.session_id != keep]
+            for stored in doomed:
+                del self._db[stored.session_id.encode()]
+            return len(doomed)
+
     def gc(self, progress: GcProgress | None = None) -> GcResult:
-        """Remove expired (and malformed) records; the ``gc`` capability."""
+        """Remove expired (and malformed) records, and prune the tag indexes; the
+        ``gc`` capability."""
         started = time.monotonic()
         now = time.time()
         with self._lock:
             keys = list(self._db.keys())
+        indexes = [key for key in keys if key.startswith(_TAG_PREFIX)]
+        sessions = [key for key in keys if not key.startswith(_TAG_PREFIX)]
         removed = freed = 0
-        for scanned, key in enumerate(keys, start=1):
+        for scanned, key in enumerate(sessions, start=1):
             # One key per lock hold, so requests are not blocked for the whole scan.
             with self._lock:
                 raw = self._db.get(key)
@@ -206,11 +275,14 @@ class DbmDriver(Driver):
                     del self._db[key]
                     removed += 1
                     freed += len(raw)
-            if progress is not None and (scanned % 100 == 0 or scanned == len(keys)):
-                progress(scanned, len(keys))
-        if progress is not None and not keys:
+            if progress is not None and (scanned % 100 == 0 or scanned == len(sessions)):
+                progress(scanned, len(sessions))
+        if progress is not None and not sessions:
             progress(0, 0)
-        return GcResult(len(keys), removed, freed, time.monotonic() - started)
+        for index in indexes:
+            with self._lock:
+                self._tagged(index[len(_TAG_PREFIX) :].decode(), now)
+        return GcResult(len(sessions), removed, freed, time.monotonic() - started)
 
     def store_raw(self, session_id: str, record: bytes) -> None:
         """Store ``record`` as is (tests use it to plant unreadable data)."""
