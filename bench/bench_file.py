@@ -30,6 +30,7 @@ import argparse
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -455,37 +456,53 @@ def _write_contenders(swap: bool) -> dict[str, Callable[[int], None]]:
 
         return write
 
-    contenders["write_versioned() (compare-and-set)"] = versioned(values)
-    contenders["write_versioned(), tagged session"] = versioned(tagged_values)
+    contenders[_UNTAGGED] = versioned(values)
+    contenders[_TAGGED] = versioned(tagged_values)
     return contenders
 
 
+_UNTAGGED = "write_versioned() (compare-and-set)"
+_TAGGED = "write_versioned(), tagged session"
+
+
+def _paired(samples: list[float], bases: list[float]) -> float:
+    """Median of the per-round ratios ``samples[i] / bases[i]``."""
+    return statistics.median(us / base for us, base in zip(samples, bases, strict=True))
+
+
 def _writes(quick: bool) -> str:
-    """Median µs per write of each contender, batches interleaved round-robin."""
+    """µs per write of each contender, in rounds: each round runs one batch of
+    every contender back to back, so load on the machine hits them alike. The
+    ratio is the median of the per-round ratios against the round's first row
+    (robust to load that drifts between rounds); µs is the median batch."""
     from sessions_file import locks
 
-    n, repeats = (200, 5) if quick else (1000, 15)
+    n, rounds = (200, 9) if quick else (200, 61)
     rows = []
     modes = [("swap", True), ("temporary file", False)] if locks.exchange else []
     for label, swap in modes or [("temporary file", False)]:
         contenders = _write_contenders(swap)
         samples: dict[str, list[float]] = {name: [] for name in contenders}
-        for _ in range(repeats):
+        for _ in range(rounds):
             for name, write in contenders.items():
                 started = time.perf_counter()
                 for i in range(n):
                     write(i)
                 samples[name].append((time.perf_counter() - started) / n * 1e6)
         _cleanup()
-        base = None
+        first = next(iter(samples.values()))
         for name, got in samples.items():
-            us = sorted(got)[len(got) // 2]
-            base = base or us
-            rows.append(f"  {label:<15} {name:<45} {us:8.1f} µs  x{us / base:4.2f}")
+            ratio = _paired(got, first)
+            us = statistics.median(got)
+            rows.append(f"  {label:<15} {name:<45} {us:8.1f} µs  x{ratio:4.2f}")
+        tagged = _paired(samples[_TAGGED], samples[_UNTAGGED])
+        rows.append(
+            f"  {label:<15} {'tagged / untagged write_versioned()':<45} {'':>11}  x{tagged:4.3f}"
+        )
     return (
         "\n\n## versioned writes: one driver write of a small session, rewritten "
-        f"(median µs of {repeats} interleaved batches of {n}; ratios against the first row)\n"
-        + "\n".join(rows)
+        f"(median of {rounds} rounds of {n} writes each; ratio: median per-round ratio "
+        "to the first row)\n" + "\n".join(rows)
     )
 
 
