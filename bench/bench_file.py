@@ -510,16 +510,19 @@ def _writes(quick: bool) -> str:
 
 
 def create_session_files(root: str, count: int, expired_share: float = 0.5) -> float:
-    """Create ``count`` session files under ``root`` (2 shard levels), the first
-    ``expired_share`` of them with a modification time long past. Returns seconds."""
+    """Create ``count`` session files under ``root`` (2 shard levels) as the driver
+    writes them (header, values; expiry in the modification time), the first
+    ``expired_share`` of them expired an hour ago. Returns seconds."""
+    from sessions_file.header import NO_TAG, first
+
     started = time.perf_counter()
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     for a in alphabet:
         os.mkdir(os.path.join(root, a), 0o700)
         for b in alphabet:
             os.mkdir(os.path.join(root, a, b), 0o700)
-    payload = b'{"user":{"id":12345,"name":"ada"},"cart":[1,2,3],"__flash__":{}}'
-    past = time.time() - AGE - 3600
+    payload = first(AGE, NO_TAG).pack() + b'{"user":{"id":12345,"name":"ada"},"cart":[1,2,3]}'
+    past, future = time.time() - 3600, time.time() + AGE
     expired = int(count * expired_share)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for i in range(count):
@@ -528,8 +531,8 @@ def create_session_files(root: str, count: int, expired_share: float = 0.5) -> f
         fd = os.open(path, flags, 0o600)
         os.write(fd, payload)
         os.close(fd)
-        if i < expired:
-            os.utime(path, (past, past))
+        when = past if i < expired else future
+        os.utime(path, (when, when))
     return time.perf_counter() - started
 
 
