@@ -52,7 +52,7 @@ import json, sys
 from sessions import DriverNotFoundError, Session, SessionConfig, SessionManager
 from sessions.driver import RequestContext
 
-config = SessionConfig(secret="w" * 40, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
+config = SessionConfig(secret="wheel-tests-secret-0123456789-abcdefghij", driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
 manager = SessionManager(config)
 first = RequestContext({})
 session = manager.session(first)
@@ -69,7 +69,7 @@ result = {
 }
 manager.close()
 try:
-    SessionManager(SessionConfig(secret="w" * 40, driver="redis")).driver
+    SessionManager(SessionConfig(secret="wheel-tests-secret-0123456789-abcdefghij", driver="redis")).driver
 except DriverNotFoundError as exc:
     result["missing"] = str(exc)
 print(json.dumps(result))
@@ -178,7 +178,7 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
         [bin1 / "sessions", "check"],
         cwd=tmp_path,
         SESSION_DRIVER="dbm",
-        SESSION_SECRET="c" * 40,
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
         SESSION_DBM_PATH=str(tmp_path / "checkdb" / "sessions"),
     )
     assert "OK: driver 'dbm'" in check

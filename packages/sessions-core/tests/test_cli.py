@@ -471,7 +471,7 @@ def test_check_fails_when_the_driver_cannot_be_built() -> None:
 def test_check_fails_on_bad_config() -> None:
     result = run("check", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "invalid session config secret='<5 characters>'" in result.output
+    assert "invalid session config SESSION_SECRET (secret)='<5 characters, hidden>'" in result.output
 
 
 # -- plugin commands --------------------------------------------------------------------------
