@@ -52,7 +52,8 @@ import json, sys
 from sessions import DriverNotFoundError, Session, SessionConfig, SessionManager
 from sessions.driver import RequestContext
 
-config = SessionConfig(secret="wheel-tests-secret-0123456789-abcdefghij", driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
+SECRET = "wheel-0123456789-abcdefghijklmnop"
+config = SessionConfig(secret=SECRET, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
 manager = SessionManager(config)
 first = RequestContext({})
 session = manager.session(first)
@@ -69,7 +70,7 @@ result = {
 }
 manager.close()
 try:
-    SessionManager(SessionConfig(secret="wheel-tests-secret-0123456789-abcdefghij", driver="redis")).driver
+    SessionManager(SessionConfig(secret=SECRET, driver="redis")).driver
 except DriverNotFoundError as exc:
     result["missing"] = str(exc)
 print(json.dumps(result))

@@ -266,4 +266,3 @@ class SessionConfig:
         from .env import config_from_env
 
         return config_from_env(cls, environ, env_file, overrides)
-
