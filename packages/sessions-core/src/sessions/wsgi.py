@@ -10,6 +10,7 @@ when the middleware is constructed.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 from collections.abc import Callable, Iterable
 from email.message import Message
@@ -126,12 +127,25 @@ def _content_length(environ: dict[str, Any]) -> int | None:
 def _charset(content_type: str) -> str:
     message = Message()
     message["content-type"] = content_type
-    charset = message.get_content_charset() or "utf-8"
+    return _text_encoding(message.get_content_charset() or "utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _text_encoding(charset: str) -> str:
+    """``charset`` if it decodes bytes to text under errors="replace", else UTF-8.
+
+    The name comes from the client: bytes-to-bytes codecs (zlib, hex, base64),
+    text transforms (rot13) and codecs that refuse "replace" (idna, undefined)
+    would otherwise raise out of ``flash_all()`` as a 500.
+    """
     try:
-        codecs.lookup(charset)
-    except LookupError:
+        info = codecs.lookup(charset)
+        if not getattr(info, "_is_text_encoding", True):
+            return "utf-8"
+        b"probe=\xff\x00%41+".decode(info.name, "replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
         return "utf-8"
-    return charset
+    return info.name
 
 
 def _media_type(environ: dict[str, Any]) -> str:
