@@ -15,6 +15,7 @@ from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 __all__ = ["SessionMiddleware", "current_session"]
@@ -36,6 +37,10 @@ class SessionMiddleware:
         config: used only when ``manager`` is omitted.
         exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
             session, cost no store I/O and receive no cookie.
+
+    A response with a 5xx status, or an application that raises before it
+    responds, leaves the store untouched and sets no cookie, unless the config's
+    ``commit_on_error`` is true.
     """
 
     def __init__(
@@ -52,6 +57,8 @@ class SessionMiddleware:
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(self.manager.config.cookie.secure)
+        self._commit_on_error = self.manager.config.commit_on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -63,10 +70,11 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
+        https = scope.get("scheme") in ("https", "wss")
+        if self._proxy.active and not https:
+            self._proxy.check_asgi(scope.get("headers", ()))
         context = RequestContext(
-            parse_cookie_header(headers) if headers else {},
-            https=scope.get("scheme") in ("https", "wss"),
-            scope=scope,
+            parse_cookie_header(headers) if headers else {}, https=https, scope=scope
         )
         session = self.manager.session(context)
         if kind == "websocket":
@@ -77,18 +85,29 @@ class SessionMiddleware:
         await session.ainitiate()
         scope["session"] = session
 
+        started = False
+
         async def send_with_cookie(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                await session.acommit()
-                cookies = context.headers()
-                if cookies:
-                    headers = list(message.get("headers", ()))
-                    for cookie in cookies:
-                        headers.append((b"set-cookie", cookie.encode("latin-1")))
-                    message["headers"] = headers
+                started = True
+                # A server error keeps the request's half-done changes out of the store.
+                if self._commit_on_error or message.get("status", 200) < 500:
+                    await session.acommit()
+                    cookies = context.headers()
+                    if cookies:
+                        headers = list(message.get("headers", ()))
+                        for cookie in cookies:
+                            headers.append((b"set-cookie", cookie.encode("latin-1")))
+                        message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        except Exception:
+            if self._commit_on_error and not started:
+                await session.acommit()
+            raise
 
 
 def current_session(connection: Any) -> Session:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -100,7 +101,7 @@ def _cookie_value(flag: str, value: str) -> Any:
     return value
 
 
-def read_env_file(path: str | Path) -> dict[str, str]:
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Variables of a ``.env`` file (as ``sessions init`` writes it); {} if it is missing."""
     from .cli.envfile import EnvFileError
     from .cli.envfile import read_env_file as read
@@ -114,12 +115,10 @@ def read_env_file(path: str | Path) -> dict[str, str]:
 def config_from_env(
     cls: type[SessionConfig],
     environ: Mapping[str, str] | None,
-    env_file: str | Path | None,
+    env_file: str | os.PathLike[str] | None,
     overrides: Mapping[str, Any],
 ) -> SessionConfig:
     """What :meth:`SessionConfig.from_env` does (see there)."""
-    import os
-
     env: dict[str, str] = read_env_file(env_file) if env_file is not None else {}
     env.update(os.environ if environ is None else environ)
     core = env_variables(cls)
@@ -181,11 +180,10 @@ def config_from_env(
     try:
         return cls(**kwargs)
     except ConfigError as exc:
-        path = exc.field.split("[", 1)[0]
-        var = sourced.get(path)
-        if var is None:
+        variable = sourced.get(exc.field.split("[", 1)[0])
+        if variable is None:
             raise
-        raise ConfigError(f"{var} ({exc.field})", exc.given, exc.valid) from None
+        raise ConfigError(f"{variable} ({exc.field})", exc.given, exc.valid) from None
 
 
 def _report_stray(var: str, value: str, core: Mapping[str, str], installed: set[str]) -> None:

@@ -33,6 +33,7 @@ from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .jinja import install, template_globals
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 if TYPE_CHECKING:
@@ -243,6 +244,9 @@ class SessionsInterface(SessionInterface):
     ``save_session`` commits it and adds its ``Set-Cookie`` headers to the
     response. Flask's ``SESSION_COOKIE_*`` settings are not used: the cookie
     follows the :class:`~sessions.SessionConfig`.
+
+    A 5xx response (which includes the 500 of a view that raised) commits
+    nothing and sets no cookie, unless the config's ``commit_on_error`` is true.
     """
 
     null_session_class = _ExcludedSession
@@ -250,16 +254,18 @@ class SessionsInterface(SessionInterface):
     def __init__(self, manager: SessionManager, exclude_paths: Iterable[str] = ()) -> None:
         self.manager = manager
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(manager.config.cookie.secure)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
         """Read the request's session; None (an empty, read-only one) on excluded paths."""
         if self._exclude and request.path in self._exclude:
             return None
         header = request.environ.get("HTTP_COOKIE")
+        https = request.scheme == "https"
+        if self._proxy.active and not https:
+            self._proxy.check_wsgi(request.environ)
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=request.scheme == "https",
-            scope=request.environ,
+            parse_cookie_header([header]) if header else {}, https=https, scope=request.environ
         )
 
         def form() -> MultiDict[str, str]:
@@ -273,6 +279,8 @@ class SessionsInterface(SessionInterface):
         """Commit the session and add its cookies to ``response``."""
         if not isinstance(session, FlaskSession):
             return
+        if response.status_code >= 500 and not self.manager.config.commit_on_error:
+            return  # a server error keeps the request's half-done changes out
         session.commit()
         context = session._context
         config = self.manager.config

@@ -24,6 +24,7 @@ from .driver import RequestContext
 from .errors import SessionError
 from .exclude import ExcludedPaths
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 __all__ = [
@@ -148,6 +149,12 @@ def _text_encoding(charset: str) -> str:
     return info.name
 
 
+def _server_error(status: str) -> bool:
+    """True for a ``5xx ...`` status line (an unparsable one counts as an error)."""
+    code = status[:3]
+    return not code.isdigit() or code[0] == "5"
+
+
 def _media_type(environ: dict[str, Any]) -> str:
     return str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
 
@@ -209,6 +216,10 @@ class SessionMiddleware:
         exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
             session, cost no store I/O and receive no cookie.
 
+    A response with a 5xx status, or an application that raises before it
+    calls ``start_response``, leaves the store untouched and sets no cookie,
+    unless the config's ``commit_on_error`` is true.
+
     Raises:
         ConfigError: at construction, when the driver is async-only or
             misconfigured.
@@ -229,15 +240,18 @@ class SessionMiddleware:
             # Builds the driver, so a bad driver or option fails at startup too.
             self.manager.require_sync()
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(self.manager.config.cookie.secure)
+        self._commit_on_error = self.manager.config.commit_on_error
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
             return self.app(environ, start_response)
         header = environ.get("HTTP_COOKIE")
+        https = environ.get("wsgi.url_scheme") == "https"
+        if self._proxy.active and not https:
+            self._proxy.check_wsgi(environ)
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=environ.get("wsgi.url_scheme") == "https",
-            scope=environ,
+            parse_cookie_header([header]) if header else {}, https=https, scope=environ
         )
         recording = None
         length = _content_length(environ)
@@ -260,7 +274,8 @@ class SessionMiddleware:
             nonlocal committed
             # An error page may start the response a second time (with exc_info);
             # the store is written once, the cookies go with whichever headers win.
-            if not committed:
+            # A server error keeps the request's half-done changes out of the store.
+            if not committed and (self._commit_on_error or not _server_error(status)):
                 committed = True
                 session.commit()
             cookies = [("Set-Cookie", value) for value in context.headers()]
@@ -268,7 +283,13 @@ class SessionMiddleware:
                 return start_response(status, [*headers, *cookies])
             return start_response(status, [*headers, *cookies], exc_info)
 
-        return self.app(environ, start_with_cookie)
+        try:
+            return self.app(environ, start_with_cookie)
+        except Exception:
+            if self._commit_on_error and not committed:
+                committed = True
+                session.commit()
+            raise
 
 
 def current_session(environ: dict[str, Any]) -> Session:
