@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context
+from flask import request as flask_request
 from flask import session as current_flask_session
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
 from .config import SessionConfig
 from .cookies import parse_cookie_header
+from .csrf import FORM_FIELD, HEADER, SAFE_METHODS, rejection
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .jinja import install, template_globals
@@ -39,7 +41,7 @@ from .session import Session
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
 
-__all__ = ["FLASHES_KEY", "FlaskSession", "FlaskSessions", "SessionsInterface"]
+__all__ = ["FLASHES_KEY", "FlaskSession", "FlaskSessions", "SessionsInterface", "csrf_protect"]
 
 #: The session key Flask's ``flash()`` and ``get_flashed_messages()`` use.
 FLASHES_KEY = "_flashes"
@@ -378,3 +380,38 @@ class FlaskSessions:
             # Flask injects its own (writable) ``session`` into every template
             # context; a later context processor replaces it with the read-only view.
             app.context_processor(lambda: template_globals(_current_session))
+
+
+def csrf_protect(
+    app: Flask,
+    *,
+    exempt_paths: Iterable[str] = (),
+    field_name: str = FORM_FIELD,
+    header_name: str = HEADER,
+) -> None:
+    """Refuse unsafe-method requests (POST, PUT, PATCH, DELETE) without a valid
+    CSRF token with a 403, before the view runs.
+
+    The token (``session.csrf_token()``, or ``{{ csrf_token() }}`` in a
+    template) is read from the ``X-CSRF-Token`` header or the ``csrf_token``
+    form field. Call it after :class:`FlaskSessions`. See :mod:`sessions.csrf`.
+    """
+    exempt = ExcludedPaths(exempt_paths)
+
+    def check_csrf() -> Response | None:
+        request = flask_request
+        if request.method in SAFE_METHODS or (exempt and request.path in exempt):
+            return None
+        session = _current_session()
+        if session is None:
+            raise LookupError(
+                "csrf_protect() found no session of ours: install FlaskSessions on the app "
+                "(and check its exclude_paths)"
+            )
+        token = request.headers.get(header_name) or request.form.get(field_name)
+        reason = rejection(session, token, field_name, header_name)
+        if reason is None:
+            return None
+        return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
+
+    app.before_request(check_csrf)
