@@ -76,13 +76,15 @@ def test_emptied_session_is_removed_when_nobody_changed_it() -> None:
 def test_a_regenerate_keeps_a_change_committed_before_it_read() -> None:
     h = Harness(MemoryDriver, {}, age=60)
     store(h, {"user": 42})
-    login = Session(h.manager, h.context())
+    context = h.context()
+    login = Session(h.manager, context)
     login.initiate()
     login.regenerate()
     login.put("role", "admin")
     login.commit()
+    h.finish(context)
     assert login.fresh
-    assert h.call("read", login.session_id) == {"user": 42, "role": "admin"}
+    assert current(h).all() == {"user": 42, "role": "admin"}
 
 
 class Refusing(Driver):
