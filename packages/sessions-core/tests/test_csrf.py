@@ -149,13 +149,27 @@ def test_asgi_accepts_a_form_field_or_header_token_and_refuses_others() -> None:
     assert client.get("/form").status_code == 200
 
 
-def test_asgi_without_a_session_says_what_is_wrong() -> None:
+def test_asgi_without_a_session_fails_closed_with_a_clear_message() -> None:
     async def ok(request: Request) -> Response:
         return PlainTextResponse("ok")
 
     client = TestClient(CsrfMiddleware(Starlette(routes=[Route("/", ok, methods=["POST"])])))
-    with pytest.raises(LookupError, match="inside SessionMiddleware"):
-        client.post("/")
+    refused = client.post("/")
+    assert refused.status_code == 403
+    assert "inside the session middleware" in refused.text
+    assert "exempt_paths" in refused.text
+
+
+def test_asgi_on_a_path_the_session_middleware_excludes_fails_closed() -> None:
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/health", ok, methods=["POST"])])
+    client = TestClient(AsgiSessions(CsrfMiddleware(app), manager(), exclude_paths=["/health"]))
+    assert client.post("/health").status_code == 403
+    exempt = CsrfMiddleware(app, exempt_paths=["/health"])
+    client = TestClient(AsgiSessions(exempt, manager(), exclude_paths=["/health"]))
+    assert client.post("/health").status_code == 200
 
 
 # -- WSGI ---------------------------------------------------------------------------------
@@ -209,6 +223,9 @@ def test_wsgi_accepts_a_form_field_or_header_token_and_refuses_others() -> None:
     assert status == "403 Forbidden"
     assert b"CSRF check failed" in message
     assert call(app, "POST", {}, body)[0] == "403 Forbidden"  # another (fresh) session
+    status, message = call(WsgiCsrfMiddleware(wsgi_app), "POST", {}, body)
+    assert status == "403 Forbidden"
+    assert b"inside the session middleware" in message
 
 
 # -- Flask and Jinja ----------------------------------------------------------------------
@@ -242,6 +259,25 @@ def test_flask_hook_and_template_global() -> None:
     assert refused.status_code == 403
     assert "CSRF check failed" in refused.get_data(as_text=True)
     assert client.post("/api/in").status_code == 200
+
+
+def test_flask_hook_needs_flask_sessions_first() -> None:
+    with pytest.raises(RuntimeError, match="install FlaskSessions"):
+        csrf_protect(flask.Flask(__name__))
+
+
+def test_flask_hook_fails_closed_on_a_path_without_a_session() -> None:
+    app = flask.Flask(__name__)
+
+    @app.post("/static/x")
+    def static_post() -> str:
+        return "ok"
+
+    FlaskSessions(app, manager(), exclude_paths=["/static"])
+    csrf_protect(app)
+    refused = app.test_client().post("/static/x")
+    assert refused.status_code == 403
+    assert "exempt_paths" in refused.get_data(as_text=True)
 
 
 def test_jinja_global_outside_a_request_says_what_is_missing() -> None:

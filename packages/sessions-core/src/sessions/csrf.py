@@ -48,6 +48,7 @@ __all__ = [
     "CSRF_KEY",
     "FORM_FIELD",
     "HEADER",
+    "MAX_BODY_BYTES",
     "SAFE_METHODS",
     "CsrfMiddleware",
     "WsgiCsrfMiddleware",
@@ -177,15 +178,21 @@ def _form_field(body: bytes, content_type: str, field: str) -> str | None:
     return None
 
 
-def _check_session(session: Any, where: str) -> Session:
+def _no_session(where: str) -> str:
+    return (
+        f"CSRF check failed: there is no session in {where} to check the token against. "
+        "Place the CSRF middleware inside the session middleware, and list paths that "
+        "the session middleware excludes in the CSRF middleware's exempt_paths too."
+    )
+
+
+def _session_or_reason(session: Any, where: str) -> tuple[Session | None, str | None]:
     from .session import Session
 
-    if not isinstance(session, Session):
-        raise LookupError(
-            f"the CSRF middleware found no session in {where}: place it inside "
-            "SessionMiddleware (the session middleware must wrap it)"
-        )
-    return session
+    if isinstance(session, Session):
+        return session, None
+    # Fail closed: without a session nothing can be verified.
+    return None, _no_session(where)
 
 
 # -- ASGI ----------------------------------------------------------------------------------
@@ -237,7 +244,10 @@ class CsrfMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        session = _check_session(scope.get("session"), "scope['session']")
+        session, reason = _session_or_reason(scope.get("session"), "scope['session']")
+        if session is None:
+            await _forbidden(send, reason or "")
+            return
         token = content_type = None
         for name, value in scope.get("headers", ()):
             if name == self._header:
@@ -329,14 +339,15 @@ class WsgiCsrfMiddleware:
             return self.app(environ, start_response)
         from .wsgi import ENVIRON_KEY
 
-        session = _check_session(environ.get(ENVIRON_KEY), f"environ[{ENVIRON_KEY!r}]")
-        token = environ.get(self._environ_key)
-        content_type = str(environ.get("CONTENT_TYPE", ""))
-        if not token and content_type:
-            body = _wsgi_body(environ)
-            if body is not None:
-                token = _form_field(body, content_type, self.field_name)
-        reason = rejection(session, token, self.field_name, self.header_name)
+        session, reason = _session_or_reason(environ.get(ENVIRON_KEY), f"environ[{ENVIRON_KEY!r}]")
+        if session is not None:
+            token = environ.get(self._environ_key)
+            content_type = str(environ.get("CONTENT_TYPE", ""))
+            if not token and content_type:
+                body = _wsgi_body(environ)
+                if body is not None:
+                    token = _form_field(body, content_type, self.field_name)
+            reason = rejection(session, token, self.field_name, self.header_name)
         if reason is None:
             return self.app(environ, start_response)
         logger.info(

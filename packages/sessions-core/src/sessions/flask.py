@@ -394,6 +394,10 @@ def csrf_protect(
     template) is read from the ``X-CSRF-Token`` header or the ``csrf_token``
     form field. Call it after :class:`FlaskSessions`. See :mod:`sessions.csrf`.
     """
+    if "sessions" not in app.extensions:
+        raise RuntimeError(
+            "csrf_protect(app) needs the session: install FlaskSessions on the app first"
+        )
     exempt = ExcludedPaths(exempt_paths)
 
     def check_csrf() -> Response | None:
@@ -402,12 +406,14 @@ def csrf_protect(
             return None
         session = _current_session()
         if session is None:
-            raise LookupError(
-                "csrf_protect() found no session of ours: install FlaskSessions on the app "
-                "(and check its exclude_paths)"
+            # Fail closed: a path FlaskSessions excludes has no session to check against.
+            reason: str | None = (
+                "CSRF check failed: this path has no session (FlaskSessions excludes it); "
+                "list it in csrf_protect()'s exempt_paths too"
             )
-        token = request.headers.get(header_name) or request.form.get(field_name)
-        reason = rejection(session, token, field_name, header_name)
+        else:
+            token = request.headers.get(header_name) or request.form.get(field_name)
+            reason = rejection(session, token, field_name, header_name)
         if reason is None:
             return None
         return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
