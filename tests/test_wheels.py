@@ -232,7 +232,7 @@ def test_new_driver_scaffold_installs_as_a_wheel_that_sessions_lists(tmp_path: P
         [bin_dir / "sessions", "check"],
         cwd=tmp_path,
         SESSION_DRIVER="scaffolded",
-        SESSION_SECRET="c" * 40,
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
     )
     assert "OK: driver 'scaffolded'" in check
     marker = "import importlib.resources as r; print(r.files('sessions_scaffolded') / 'py.typed')"
