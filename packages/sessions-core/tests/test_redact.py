@@ -54,6 +54,19 @@ def test_an_unknown_option_does_not_echo_its_password() -> None:
     assert "hunter2" not in repr(info.value.given)
 
 
+def test_a_misspelt_password_option_does_not_echo_its_value() -> None:
+    config = SessionConfig(
+        secret=SECRET, driver="memory", drivers={"memory": {"passwrd": "hunter2"}}
+    )
+    with pytest.raises(ConfigError) as info:
+        SessionManager(config, autoload_plugins=False).driver
+    assert "hunter2" not in str(info.value)
+    assert "drivers.memory.passwrd='<7 characters, hidden>'" in str(info.value)
+    with pytest.raises(ConfigError) as cookie:
+        SessionConfig(secret=SECRET, cookie={"secure": "maybe"})
+    assert "'maybe'" in str(cookie.value)  # an ordinary field is still shown
+
+
 def test_a_badly_typed_option_does_not_echo_its_password() -> None:
     option = Option("retries", int, 3, "attempts")
     with pytest.raises(ConfigError) as info:

@@ -12,6 +12,7 @@ init`` and ``sessions check`` agree on what is secret:
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -33,9 +34,22 @@ _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@?#]*:)(?P<pw
 _PARAM = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_\-.]*)(?P<eq>\s*=\s*)(?P<value>[^&\s;,'\"]+)")
 
 
+_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "credentials", "apikey")
+
+
 def is_secret_name(name: str) -> bool:
-    """True when an option or parameter called ``name`` holds a credential."""
-    return _SECRET_NAME.search(name) is not None
+    """True when an option or parameter called ``name`` holds a credential.
+
+    A misspelt one counts too (``passwrd``, ``secrt``): an unknown option's
+    error must not echo the password it was meant to carry.
+    """
+    if _SECRET_NAME.search(name) is not None:
+        return True
+    words = re.split(r"[^a-z0-9]+", name.lower())
+    return any(
+        len(word) >= 4 and difflib.get_close_matches(word, _SECRET_WORDS, n=1, cutoff=0.85)
+        for word in words
+    )
 
 
 def _param(match: re.Match[str]) -> str:
