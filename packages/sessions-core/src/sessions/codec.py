@@ -192,12 +192,21 @@ def decode(data: bytes | str) -> dict[str, Any]:
 
 
 def _check_depth(values: dict[str, Any]) -> None:
+    # Level by level, breadth first: no recursion, and about a third of the cost
+    # of the JSON decode itself on a container-heavy payload.
     # The flash messages sit one level down (under "__flash__"): one level of slack.
     limit = MAX_DEPTH + 1
-    stack: list[tuple[Any, int]] = [(v, 1) for v in values.values() if type(v) in (list, dict)]
-    while stack:
-        value, depth = stack.pop()
+    level = [v for v in values.values() if type(v) is dict or type(v) is list]
+    depth = 1
+    while level:
         if depth > limit:
             raise DecodeError(f"not a session payload: nested deeper than {limit} levels")
-        items = value.values() if type(value) is dict else value
-        stack.extend((v, depth + 1) for v in items if type(v) in (list, dict))
+        deeper: list[Any] = []
+        push = deeper.append
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                kind = type(item)
+                if kind is dict or kind is list:
+                    push(item)
+        level = deeper
+        depth += 1
