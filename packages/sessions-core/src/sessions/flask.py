@@ -451,8 +451,8 @@ def csrf_protect(
         request = flask_request
         if request.method in SAFE_METHODS or (exempt and request.path in exempt):
             return None
-        session = _current_session()
-        if session is None:
+        current = _current_session()
+        if current is None:
             # Fail closed: a path FlaskSessions excludes has no session to check against.
             reason: str | None = (
                 "CSRF check failed: this path has no session (FlaskSessions excludes it); "
@@ -460,7 +460,7 @@ def csrf_protect(
             )
         else:
             token = request.headers.get(header_name) or request.form.get(field_name)
-            reason = rejection(session, token, field_name, header_name)
+            reason = rejection(current, token, field_name, header_name)
         if reason is None:
             return None
         return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
