@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Protocol
 
 from .config import SessionConfig
-from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
 from .proxy import ProxyWarning
 from .session import Session
 
-__all__ = ["SessionBridge", "SessionMiddleware", "current_session"]
+__all__ = ["SessionBridge", "SessionMiddleware", "current_session", "load_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -82,6 +82,7 @@ class SessionMiddleware:
         self._proxy = ProxyWarning(self.manager.config.cookie.secure)
         self._commit_on_error = self.manager.config.commit_on_error
         self._bridges = tuple(bridges)
+        self._lazy = self.manager.config.lazy
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_after_close(message: Message) -> None:
@@ -115,18 +116,19 @@ class SessionMiddleware:
         https = scope.get("scheme") in ("https", "wss")
         if self._proxy.active and not https:
             self._proxy.check_asgi(scope.get("headers", ()))
-        context = RequestContext(
-            parse_cookie_header(headers) if headers else {}, https=https, scope=scope
-        )
+        context = RequestContext(https=https, scope=scope, cookie_headers=headers)
         session = self.manager.session(context)
         if kind == "websocket":
             await session.ainitiate(readonly=True)
             scope["session"] = session
             await self.app(scope, receive, send)
             return
-        await session.ainitiate()
-        for bridge in self._bridges:
-            bridge.migrate(session, context)
+        if self._lazy and not self._bridges:
+            session.defer()
+        else:
+            await session.ainitiate()
+            for bridge in self._bridges:
+                bridge.migrate(session, context)
         scope["session"] = session
 
         started = False
@@ -135,23 +137,41 @@ class SessionMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                # A server error keeps the request's half-done changes out of the store.
-                if self._commit_on_error or message.get("status", 200) < 500:
-                    await session.acommit()
+                # A lazy session nobody used has nothing to commit and adds no header;
+                # a server error keeps the request's half-done changes out of the store.
+                if (session.initiated or session.accessed) and (
+                    self._commit_on_error or message.get("status", 200) < 500
+                ):
+                    if session.initiated:
+                        await session.acommit()
                     cookies = context.headers()
-                    if cookies:
+                    if cookies or session.accessed:
                         headers = list(message.get("headers", ()))
                         for cookie in cookies:
                             headers.append((b"set-cookie", cookie.encode("latin-1")))
+                        cache_safe_headers(headers, vary=True, private=bool(cookies))
                         message["headers"] = headers
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_cookie)
         except Exception:
-            if self._commit_on_error and not started:
+            if self._commit_on_error and not started and session.initiated:
                 await session.acommit()
             raise
+
+
+async def load_session(connection: Any) -> Session:
+    """The request's session, read from the store first if it is lazy and not read yet.
+
+    With ``SessionConfig(lazy=True)`` an async application awaits this before
+    using the session (FastAPI's ``SessionDep`` does it), so the read never
+    blocks the event loop. Without ``lazy`` it is :func:`current_session`.
+    """
+    session = current_session(connection)
+    if not session.initiated:
+        await session.ainitiate()
+    return session
 
 
 def current_session(connection: Any) -> Session:

@@ -23,6 +23,7 @@ from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .errors import SessionError
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
 from .proxy import ProxyWarning
 from .session import Session
@@ -242,6 +243,7 @@ class SessionMiddleware:
         self._exclude = ExcludedPaths(exclude_paths)
         self._proxy = ProxyWarning(self.manager.config.cookie.secure)
         self._commit_on_error = self.manager.config.commit_on_error
+        self._lazy = self.manager.config.lazy
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
@@ -264,7 +266,10 @@ class SessionMiddleware:
             recording = _RecordingInput(environ["wsgi.input"], length)
             environ["wsgi.input"] = recording
         session = self.manager.session(context, form=_Form(environ, recording))
-        session.initiate()
+        if self._lazy:
+            session.defer()
+        else:
+            session.initiate()
         environ[ENVIRON_KEY] = session
         committed = False
 
@@ -277,16 +282,20 @@ class SessionMiddleware:
             # A server error keeps the request's half-done changes out of the store.
             if not committed and (self._commit_on_error or not _server_error(status)):
                 committed = True
-                session.commit()
+                if session.initiated:
+                    session.commit()
             cookies = [("Set-Cookie", value) for value in context.headers()]
+            if cookies or session.accessed:
+                headers = [*headers, *cookies]
+                cache_safe_headers(headers, vary=True, private=bool(cookies))
             if exc_info is None:
-                return start_response(status, [*headers, *cookies])
-            return start_response(status, [*headers, *cookies], exc_info)
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
 
         try:
             return self.app(environ, start_with_cookie)
         except Exception:
-            if self._commit_on_error and not committed:
+            if self._commit_on_error and not committed and session.initiated:
                 committed = True
                 session.commit()
             raise
