@@ -60,9 +60,12 @@ def asgi_client(**config: Any) -> TestClient:
     return TestClient(AsgiMiddleware(app, manager(**config)), raise_server_exceptions=False)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("commit_on_error", [False, True])
-def test_asgi_server_errors_commit_nothing_unless_configured(commit_on_error: bool) -> None:
-    client = asgi_client(commit_on_error=commit_on_error)
+def test_asgi_server_errors_commit_nothing_unless_configured(
+    commit_on_error: bool, lazy: bool
+) -> None:
+    client = asgi_client(commit_on_error=commit_on_error, lazy=lazy)
     assert client.get("/start").status_code == 200
     assert client.get("/boom").status_code == 500
     unavailable = client.get("/unavailable")
@@ -111,9 +114,12 @@ def call_wsgi(
     return seen[0], body
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("commit_on_error", [False, True])
-def test_wsgi_server_errors_commit_nothing_unless_configured(commit_on_error: bool) -> None:
-    middleware = WsgiMiddleware(wsgi_app, manager(commit_on_error=commit_on_error))
+def test_wsgi_server_errors_commit_nothing_unless_configured(
+    commit_on_error: bool, lazy: bool
+) -> None:
+    middleware = WsgiMiddleware(wsgi_app, manager(commit_on_error=commit_on_error, lazy=lazy))
     cookies: dict[str, str] = {}
     assert call_wsgi(middleware, "/start", cookies)[0] == "200 OK"
     with pytest.raises(RuntimeError, match="boom"):
