@@ -19,13 +19,13 @@ event loop; a sync caller given an async-only driver fails at startup.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import anyio.to_thread
 
 from .config import CookieOptions, SessionConfig
 from .errors import ConfigError, UnsupportedEventLoopError
@@ -41,6 +41,7 @@ __all__ = [
     "SyncDriver",
     "acall",
     "flavours_of",
+    "in_worker_thread",
     "on_asyncio",
 ]
 
@@ -273,8 +274,8 @@ class Driver:
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
     touches_on_read: ClassVar[bool] = False
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
-    #: asyncio client library); ``None`` when they run on any loop anyio
-    #: supports. On another loop (trio), core then calls the sync methods in a
+    #: asyncio client library); ``None`` when they run on any loop (asyncio
+    #: or trio). On another loop (trio), core then calls the sync methods in a
     #: worker thread instead.
     async_library: ClassVar[str | None] = None
 
@@ -383,7 +384,34 @@ async def acall(flavours: Flavours, driver: Any, op: int, *args: Any) -> Any:
             f"async_library = 'asyncio'), but it was called on another loop (trio?). "
             "Run the application on asyncio, or use a driver with a sync flavour"
         )
-    return await anyio.to_thread.run_sync(getattr(driver, _OPS[op]), *args)
+    return await in_worker_thread(getattr(driver, _OPS[op]), *args)
+
+
+async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run in a worker thread of the running event loop.
+
+    Each loop's own thread API is used, so core needs no async library of its
+    own: asyncio's default executor (context variables carried over), or
+    trio's worker threads. Any other loop is refused with a clear error.
+    """
+    if on_asyncio():
+        return await asyncio.to_thread(fn, *args)
+    # Trio is the only other loop core runs on; running on it means it is imported.
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError(
+            "sessions runs sync drivers in worker threads on asyncio or trio only, "
+            f"and {getattr(fn, '__qualname__', fn)!r} was awaited outside both"
+        )
+    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+def _on_trio(trio: Any) -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def declared_options(cls: Any) -> Sequence[Option]:
