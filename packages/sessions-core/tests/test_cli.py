@@ -161,6 +161,36 @@ def run(*args: str, **env: str) -> Result:
     return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
 
 
+# -- without the cli extra -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blocked", [["click", "rich"], ["rich"]])
+def test_console_script_without_the_cli_extra_says_what_to_install(blocked: list[str]) -> None:
+    # A module set to None in sys.modules cannot be imported: as if not installed.
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n    sys.modules[name] = None\n"
+        "from sessions.console import main\n"
+        "main(['drivers'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"the command line needs {', '.join(blocked)}," in proc.stderr
+    assert 'pip install "sessions-core[cli]"' in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_console_script_runs_the_cli_when_the_extra_is_installed() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sessions.console import main; main(['secret'])"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip()) == 64
+
+
 # -- secret -------------------------------------------------------------------------------
 
 
