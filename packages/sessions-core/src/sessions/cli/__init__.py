@@ -15,8 +15,7 @@ try:
     import click
 except ModuleNotFoundError as exc:  # ``python -m sessions.cli`` without the extra
     raise ModuleNotFoundError(
-        f"{exc}: the sessions command line needs the cli extra: "
-        'pip install "sessions-core[cli]"',
+        f'{exc}: the sessions command line needs the cli extra: pip install "sessions-core[cli]"',
         name=exc.name,
     ) from exc
 
