@@ -120,3 +120,10 @@ def test_the_example_driver_is_marked_as_never_published() -> None:
     assert (
         "example, not published" in (REPO / "examples" / "sessions-dbm" / "README.md").read_text()
     )
+
+
+def test_docs_and_readme_say_how_to_install() -> None:
+    index = (REPO / "docs" / "index.md").read_text()
+    assert re.search(r"^pip install sessions-core ", index, flags=re.M)
+    assert 'pip install "sessions-core[cli]"' in index
+    assert 'pip install "sessions-core[cli]"' in (REPO / "README.md").read_text()

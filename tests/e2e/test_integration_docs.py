@@ -12,13 +12,16 @@ import httpx
 import pytest
 from sessions.testing.servers import ServerProcess
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "integrations"
 SECRET = "docs-example-secret-0123456789-abcdefghij"
 
 
 def example(page: str) -> str:
-    """The first python block of ``page`` that starts with ``# app.py``."""
-    text = (DOCS / page).read_text()
+    """The first python block of ``page`` (under docs/integrations, or a path from
+    the repository's root) that starts with ``# app.py``."""
+    path = DOCS / page if (DOCS / page).exists() else ROOT / page
+    text = path.read_text()
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
         if block.startswith("# app.py\n"):
             return str(block)
@@ -41,7 +44,7 @@ def run_example() -> Iterator[Callable[[str, str], httpx.Client]]:
                 return [*env, sys.executable, *server]
             return [*env, sys.executable, "app.py"]
 
-        server = ServerProcess(f"docs-{page}", command).start(timeout=30)
+        server = ServerProcess(f"docs-{Path(page).name}", command).start(timeout=30)
         client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}")
         started.append((server, client))
         return client
@@ -117,3 +120,12 @@ def test_fastapi_example(run_example: Callable[[str, str], httpx.Client]) -> Non
     health = client.get("/health")
     assert health.text == "ok"
     assert "set-cookie" not in health.headers
+
+
+def test_readme_example(run_example: Callable[[str, str], httpx.Client]) -> None:
+    client = run_example("README.md", "uvicorn")
+    assert client.get("/").text == "items=0 notice="
+    assert client.post("/add").status_code == 303
+    client.post("/add")
+    assert client.get("/").text == "items=2 notice=Added to cart"
+    assert client.get("/").text == "items=2 notice="
