@@ -14,7 +14,13 @@ import mkdocs_gen_files
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The published distributions, in the order the reference lists them.
-PACKAGES = ["sessions-core", "sessions-file", "sessions-redis", "sessions-sql", "sessions-memcached"]
+PACKAGES = [
+    "sessions-core",
+    "sessions-file",
+    "sessions-redis",
+    "sessions-sql",
+    "sessions-memcached",
+]
 
 
 def public_modules(src: Path) -> list[tuple[str, ...]]:
@@ -32,7 +38,24 @@ def public_modules(src: Path) -> list[tuple[str, ...]]:
     return sorted(found)
 
 
+OVERVIEW = """# API reference
+
+Generated from the docstrings, one page per public module. The names to import
+in an application are the ones `sessions` exports ([`sessions`](sessions/index.md));
+the driver packages are selected by name in the configuration and rarely
+imported, except `sessions_sql.make_table` for migrations.
+
+| distribution | package |
+|---|---|
+"""
+
 nav = mkdocs_gen_files.Nav()
+nav["Overview"] = "index.md"
+with mkdocs_gen_files.open("reference/index.md", "w") as handle:
+    handle.write(OVERVIEW)
+    for distribution in PACKAGES:
+        (package,) = [p.name for p in (ROOT / "packages" / distribution / "src").iterdir()]
+        handle.write(f"| `{distribution}` | [`{package}`]({package}/index.md) |\n")
 for distribution in PACKAGES:
     for parts in public_modules(ROOT / "packages" / distribution / "src"):
         name = ".".join(parts)
