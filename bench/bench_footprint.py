@@ -209,7 +209,7 @@ def main(quick: bool) -> str:
         + ", ".join(
             f"{r['name']}: size {ours['site_packages_kib'] / r['site_packages_kib']:.2f}, "
             f"import {ours['import_ms'] / r['import_ms']:.2f}"
-            for r in results[1:]
+            for r in results[2:]
         ),
     ]
     return "\n".join(lines)
