@@ -26,7 +26,13 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-import anyio
+try:
+    import anyio
+except ModuleNotFoundError as exc:  # sessions-core installed without the extra
+    raise ModuleNotFoundError(
+        f'{exc}: the conformance kit needs the testing extra: pip install "sessions-core[testing]"',
+        name=exc.name,
+    ) from exc
 
 from ..keys import new_token, storage_key
 from ..session import Session
