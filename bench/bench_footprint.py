@@ -7,10 +7,10 @@ the peers at the versions in uv.lock) and measured there:
 
 * distributions installed, and ``du`` of site-packages right after the install
   (before anything is imported, so without bytecode caches);
-* the wall time of the imports an application needs to use sessions on Redis,
-  in a fresh interpreter (median of several runs after a warm-up run that writes
-  the bytecode caches), its start-up excluded; ``python -X importtime`` of the same
-  imports gives the modules' own cumulative total;
+* the CPU time (and wall time) of the imports an application needs to use
+  sessions on Redis, in a fresh interpreter, its start-up excluded: the median
+  of several runs, after a warm-up run that writes the bytecode caches, with the
+  contenders interleaved. CPU time moves least on a loaded machine;
 * the same imports once the application's framework is already imported, since
   Flask-Session and starsessions import Flask and Starlette, which an
   application of theirs has loaded anyway.
@@ -28,12 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS_QUICK, RUNS_FULL = 3, 15
+RUNS_QUICK, RUNS_FULL = 3, 11
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,10 @@ import sys, time
 for name in {framework!r}:
     __import__(name)
 before = len(sys.modules)
-start = time.perf_counter()
+wall, cpu = time.perf_counter(), time.process_time()
 for name in {imports!r}:
     __import__(name)
-print(time.perf_counter() - start, len(sys.modules) - before)
+print(time.perf_counter() - wall, time.process_time() - cpu, len(sys.modules) - before)
 """
 
 
@@ -115,22 +116,19 @@ def _du_kib(path: Path) -> int:
     return int(_run(["du", "-sk", path]).split()[0])
 
 
-def _importtime_ms(python: Path, contender: Contender) -> float:
-    """Cumulative -X importtime of the contender's own imports (framework pre-imported)."""
-    pre = "".join(f"import {m}\n" for m in contender.framework)
-    script = pre + "".join(f"import {m}\n" for m in contender.imports)
-    out = _run([python, "-X", "importtime", "-c", script])
-    total = 0  # modules the framework imported are not listed again: not the library's
-    for line in out.splitlines():
-        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$", line)
-        if match and match.group(2) in contender.imports:
-            total += int(match.group(1))
-    return total / 1000
+@dataclass
+class Installed:
+    contender: Contender
+    python: Path
+    installed: list[str]
+    site_packages_kib: int
+    #: (wall ms, CPU ms, modules) per run, without and with the framework imported first.
+    alone: list[tuple[float, float, int]] = field(default_factory=list)
+    after_framework: list[tuple[float, float, int]] = field(default_factory=list)
 
 
-def measure(
-    uv: str, tmp: Path, wheels: dict[str, Path], contender: Contender, runs: int
-) -> dict[str, object]:
+def install(uv: str, tmp: Path, wheels: dict[str, Path], contender: Contender) -> Installed:
+    """A fresh venv holding only ``contender``, measured before any import."""
     venv = tmp / re.sub(r"\W+", "-", contender.name)
     _run([uv, "venv", "-q", venv, "--python", sys.executable])
     python = venv / "bin" / "python"
@@ -140,40 +138,28 @@ def measure(
         for r in contender.requirements
     ]
     _run([uv, "pip", "install", "-q", "--python", python, *requirements])
-    installed = json.loads(
-        _run(
-            [
-                python,
-                "-c",
-                "import json; from importlib import metadata as m; "
-                "print(json.dumps(sorted(d.metadata['Name'] for d in m.distributions())))",
-            ]
-        )
+    listing = (
+        "import json; from importlib import metadata as m; "
+        "print(json.dumps(sorted(d.metadata['Name'] for d in m.distributions())))"
     )
+    installed = json.loads(_run([python, "-c", listing]))
     size_kib = _du_kib(_site_packages(venv)) - empty_kib
+    return Installed(contender, python, installed, size_kib)
 
-    def timed(framework: tuple[str, ...]) -> tuple[float, int]:
-        script = TIMER.format(framework=framework, imports=contender.imports)
-        _run([python, "-c", script])  # warm-up: writes the bytecode caches
-        samples = [_run([python, "-c", script]).split() for _ in range(runs)]
-        return statistics.median(float(s[0]) for s in samples) * 1000, int(samples[0][1])
 
-    cold_ms, cold_modules = timed(())
-    # Ours imports no framework: loading one first would measure nothing new.
-    warm_ms, warm_modules = (
-        timed(contender.framework) if contender.framework else (cold_ms, cold_modules)
+def time_imports(item: Installed, framework: tuple[str, ...]) -> tuple[float, float, int]:
+    """One fresh interpreter: wall and CPU milliseconds of the imports, modules added."""
+    script = TIMER.format(framework=framework, imports=item.contender.imports)
+    wall, cpu, modules = _run([item.python, "-c", script]).split()
+    return float(wall) * 1000, float(cpu) * 1000, int(modules)
+
+
+def _median(samples: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+    return (
+        statistics.median(s[0] for s in samples),
+        statistics.median(s[1] for s in samples),
+        samples[0][2],
     )
-    return {
-        "name": contender.name,
-        "installed": installed,
-        "site_packages_kib": size_kib,
-        "import_ms": cold_ms,
-        "modules": cold_modules,
-        "import_after_framework_ms": warm_ms,
-        "modules_after_framework": warm_modules,
-        "importtime_ms": _importtime_ms(python, contender),
-        "imports": list(contender.imports),
-    }
 
 
 def main(quick: bool) -> str:
@@ -183,34 +169,68 @@ def main(quick: bool) -> str:
     runs = RUNS_QUICK if quick else RUNS_FULL
     with tempfile.TemporaryDirectory(prefix="sessions-footprint-") as tmp:
         wheels = _wheels(uv, Path(tmp) / "wheels")
-        results = [measure(uv, Path(tmp), wheels, c, runs) for c in CONTENDERS]
+        items = [install(uv, Path(tmp), wheels, c) for c in CONTENDERS]
+        for item in items:  # warm-up: writes the bytecode caches
+            time_imports(item, item.contender.framework)
+        # Rounds interleave the contenders, so background load spreads evenly.
+        for _ in range(runs):
+            for item in items:
+                item.alone.append(time_imports(item, ()))
+                if item.contender.framework:
+                    item.after_framework.append(time_imports(item, item.contender.framework))
+    results = []
+    for item in items:
+        wall, cpu, modules = _median(item.alone)
+        # Ours imports no framework: loading one first would change nothing.
+        after = _median(item.after_framework) if item.after_framework else (wall, cpu, modules)
+        results.append(
+            {
+                "name": item.contender.name,
+                "installed": item.installed,
+                "site_packages_kib": item.site_packages_kib,
+                "imports": list(item.contender.imports),
+                "framework": list(item.contender.framework),
+                "import_wall_ms": wall,
+                "import_cpu_ms": cpu,
+                "modules": modules,
+                "after_framework_wall_ms": after[0],
+                "after_framework_cpu_ms": after[1],
+                "after_framework_modules": after[2],
+            }
+        )
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / "footprint.json").write_text(json.dumps(results, indent=2))
-    ours = results[1]  # core plus the Redis driver, as the peers are measured with Redis
+    return report(results, runs)
+
+
+def report(results: list[dict[str, Any]], runs: int) -> str:
+    """The Markdown table of docs/benchmarks.md, and the ratios to the peers."""
     lines = [
-        f"Install size and import time ({runs} runs, median; Python {sys.version.split()[0]})",
+        f"Install size and import time (median of {runs} fresh interpreters; "
+        f"Python {sys.version.split()[0]}; CPU time, wall time in brackets)",
         "",
-        "| install | distributions | site-packages | import | modules | import, framework loaded "
-        "| -X importtime, framework loaded |",
+        "| install | distributions | site-packages | import: CPU (wall) | modules "
+        "| framework already imported: CPU (wall) | modules |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['name']} | {len(r['installed'])} | {r['site_packages_kib'] / 1024:.1f} MiB "
-            f"| {r['import_ms']:.0f} ms | {r['modules']} | {r['import_after_framework_ms']:.0f} ms "
-            f"| {r['importtime_ms']:.0f} ms |"
+            f"| {r['import_cpu_ms']:.0f} ms ({r['import_wall_ms']:.0f}) | {r['modules']} "
+            f"| {r['after_framework_cpu_ms']:.0f} ms ({r['after_framework_wall_ms']:.0f}) "
+            f"| {r['after_framework_modules']} |"
         )
     lines += ["", "Installed:"]
     lines += [f"* {r['name']}: {', '.join(r['installed'])}" for r in results]
+    ours = results[1]  # core plus the Redis driver, as the peers are measured with Redis
+    lines += ["", "Ratios, core + redis driver / peer:"]
     lines += [
-        "",
-        "Ratios (ours / peer): "
-        + ", ".join(
-            f"{r['name']}: size {ours['site_packages_kib'] / r['site_packages_kib']:.2f}, "
-            f"import {ours['import_ms'] / r['import_ms']:.2f}"
-            for r in results[2:]
-        ),
+        f"* {r['name']}: size {ours['site_packages_kib'] / r['site_packages_kib']:.2f}, "
+        f"import CPU {ours['import_cpu_ms'] / r['import_cpu_ms']:.2f}, "
+        f"with the framework already imported "
+        f"{ours['after_framework_cpu_ms'] / r['after_framework_cpu_ms']:.2f}"
+        for r in results[2:]
     ]
     return "\n".join(lines)
 

@@ -114,6 +114,8 @@ def test_importing_sessions_loads_no_plugin(resolved: dict[str, dict[str, Any]])
     assert "sessions.drivers.memory" not in after_import
     assert not {top(m) for m in after_import} & (set().union(*CLIENTS.values()) | FRAMEWORKS)
     assert not {top(m) for m in after_import} & CLI_AND_ASYNC
+    # asyncio costs a fifth of the import; a WSGI app never needs it.
+    assert "asyncio" not in after_import
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -18,7 +18,6 @@ event loop; a sync caller given an async-only driver fails at startup.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import sys
@@ -482,6 +481,11 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
 
 def on_asyncio() -> bool:
     """True when called from a coroutine running on asyncio's event loop."""
+    # No asyncio loop runs before asyncio is imported, and core leaves importing it
+    # to the application: a WSGI app never pays for it.
+    asyncio: Any = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -517,7 +521,7 @@ async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
     trio's worker threads. Any other loop is refused with a clear error.
     """
     if on_asyncio():
-        return await asyncio.to_thread(fn, *args)
+        return await sys.modules["asyncio"].to_thread(fn, *args)
     # Trio is the only other loop core runs on; running on it means it is imported.
     trio: Any = sys.modules.get("trio")
     if trio is None or not _on_trio(trio):
@@ -531,7 +535,7 @@ async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
 async def sleep(seconds: float) -> None:
     """Sleep on the running event loop, asyncio's or trio's (no async library needed)."""
     if on_asyncio():
-        await asyncio.sleep(seconds)
+        await sys.modules["asyncio"].sleep(seconds)
         return
     trio: Any = sys.modules.get("trio")
     if trio is None or not _on_trio(trio):
