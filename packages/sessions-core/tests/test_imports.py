@@ -20,10 +20,29 @@ from packaging.requirements import Requirement
 #: Client libraries a driver may import, by driver name; no other driver may.
 CLIENTS = {"redis": {"redis"}, "sql": {"sqlalchemy"}, "memcached": {"pymemcache"}}
 #: Never imported just by importing sessions and resolving a driver.
-FRAMEWORKS = {"starlette", "flask", "werkzeug", "jinja2", "httpx", "fastapi"}
+FRAMEWORKS = {
+    "starlette",
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "httpx",
+    "fastapi",
+    "litestar",
+    "quart",
+    "itsdangerous",
+}
 #: The command line's libraries (the ``cli`` extra) and async libraries core does not need.
 CLI_AND_ASYNC = {"click", "rich", "anyio", "trio"}
-INTEGRATIONS = {"sessions.asgi", "sessions.wsgi", "sessions.flask", "sessions.jinja"}
+INTEGRATIONS = {
+    "sessions.asgi",
+    "sessions.wsgi",
+    "sessions.flask",
+    "sessions.jinja",
+    "sessions.fastapi",
+    "sessions.litestar",
+    "sessions.quart",
+    "sessions.bridges.starlette",
+}
 
 DRIVERS = ["memory", "cookie", "file", "redis", "sql", "memcached", "dbm"]
 
