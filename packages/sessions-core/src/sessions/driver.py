@@ -276,7 +276,13 @@ class Driver:
 
     options: ClassVar[Sequence[Option]] = ()
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
+    #: Such a driver's reads may take a keyword ``touch=True``; with ``touch=False``
+    #: they read without refreshing it (core does that when ``touch_interval`` says
+    #: no refresh is due).
     touches_on_read: ClassVar[bool] = False
+    #: The operations wait on I/O. ``False`` (memory, cookie) lets a lazy session
+    #: be read on first use even inside an event loop.
+    blocking: ClassVar[bool] = True
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
     #: asyncio client library); ``None`` when they run on any loop (asyncio
     #: or trio). On another loop (trio), core then calls the sync methods in a
@@ -402,6 +408,9 @@ class Flavours:
     versioned: bool = False
     #: The driver offers the tagging capability in every flavour it has.
     tagging: bool = False
+    #: ``touches_on_read`` and its reads take ``touch=False`` to read without
+    #: refreshing the expiry (for ``touch_interval``).
+    read_touch_flag: bool = False
 
     @property
     def sync(self) -> bool:
@@ -470,13 +479,36 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
+    # Core reads with read_versioned when the driver is versioned, else with read.
+    reads = ("read_versioned", "aread_versioned") if versioned else ("read", "aread")
+    read_touch_flag = bool(getattr(cls, "touches_on_read", False)) and all(
+        "touch" in _parameters(getattr(cls, name))
+        for name in reads
+        if getattr(cls, name, None) is not None
+    )
     return Flavours(
+        read_touch_flag=read_touch_flag,
         sync_ops=frozenset(sync_ops),
         async_methods=async_methods,
         async_library=library,
         versioned=versioned,
         tagging=tagging,
     )
+
+
+def _parameters(fn: Any) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def in_async_context() -> bool:
+    """True when called from a coroutine's thread of an event loop (asyncio or trio)."""
+    if on_asyncio():
+        return True
+    trio: Any = sys.modules.get("trio")  # imported, if a trio loop runs
+    return trio is not None and _on_trio(trio)
 
 
 def on_asyncio() -> bool:

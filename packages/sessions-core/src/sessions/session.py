@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .changes import Changes
 from .codec import check_value
 from .commits import CommitPlan, Outcome
-from .driver import Record, acall, on_asyncio, sleep
+from .driver import Record, acall, in_async_context, on_asyncio, sleep
 from .durations import parse_age
 from .errors import (
     NotANumberError,
@@ -67,6 +67,7 @@ class Session(MutableMapping[str, Any]):
         "_flashed",
         "_form",
         "_had_flash",
+        "_lazy",
         "_manager",
         "_meta",
         "_modified",
@@ -76,8 +77,10 @@ class Session(MutableMapping[str, Any]):
         "_signed",
         "_stored",
         "_token",
+        "_touched_at",
         "_values",
         "_version",
+        "accessed",
         "flash_messages",
         "fresh",
         "initiated",
@@ -98,6 +101,12 @@ class Session(MutableMapping[str, Any]):
         self._form = form
         self._token = ""
         self._signed: str | None = None
+        #: When the expiry was last refreshed, from the id cookie (touch_interval).
+        self._touched_at: int | None = None
+        #: ``(readonly,)`` while a lazy session waits for its first use.
+        self._lazy: tuple[bool] | None = None
+        #: The application read or wrote the session (responses then vary on Cookie).
+        self.accessed = False
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
         self.session_id = ""
         self.fresh = False
@@ -136,10 +145,24 @@ class Session(MutableMapping[str, Any]):
                 "id-cookie", "the session cookie's signature does not verify"
             )
             return None
-        self._token, current, key = opened
+        self._token, current, key, self._touched_at = opened
         # A cookie signed with the current key can be sent back as it came.
         self._signed = raw if current else None
         return key
+
+    def _touch_due(self) -> bool:
+        """Whether this request refreshes the expiry (always, without ``touch_interval``)."""
+        interval = self._manager.config.touch_interval_seconds
+        touched = self._touched_at
+        return not interval or touched is None or time.time() - touched >= interval
+
+    def _read_args(self, key: str) -> tuple[str, tuple[Any, ...]]:
+        """The read operation and its arguments: a plain read when no touch is due."""
+        manager = self._manager
+        op = "read_versioned" if manager.flavours.versioned else "read"
+        if manager.flavours.read_touch_flag and not self._touch_due():
+            return op, (key, False)
+        return op, (key,)
 
     def _loaded(self, key: str | None, record: Any) -> None:
         values: dict[str, Any] | None
@@ -189,29 +212,63 @@ class Session(MutableMapping[str, Any]):
                 driver=manager.config.driver,
             )
 
-    def _read_op(self) -> str:
-        return "read_versioned" if self._manager.flavours.versioned else "read"
-
     def initiate(self, readonly: bool = False) -> None:
         """Read the session for this request (sync drivers). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
         record = None
         if key is not None:
             self._manager.require_sync()
-            record = getattr(self._driver, self._read_op())(key)
+            op, args = self._read_args(key)
+            record = getattr(self._driver, op)(*args)
         self._loaded(key, record)
 
     async def ainitiate(self, readonly: bool = False) -> None:
         """Read the session for this request (async). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
         record = None
         if key is not None:
-            record = await self._call(self._read_op(), key)
+            op, args = self._read_args(key)
+            record = await self._call(op, *args)
         self._loaded(key, record)
+
+    def defer(self, readonly: bool = False) -> None:
+        """Make this a lazy session: it is read on first use, not now.
+
+        Integrations call this when ``SessionConfig(lazy=True)``. A sync
+        application (WSGI, Flask) reads it on first use; an async one awaits
+        :meth:`ainitiate` (``sessions.asgi.load_session``) first, unless the
+        driver never blocks (memory, cookie) or the request has no session cookie.
+        """
+        if self.initiated:
+            return
+        cookies = self._context.cookies
+        if self._manager.config.cookie_name not in cookies:
+            # Nothing stored to read: a new, empty session costs no I/O at all.
+            self._lazy = None
+            self.readonly = readonly
+            self._driver = self._manager.request_driver(self._context)
+            self._loaded(None, None)
+            return
+        self._lazy = (readonly,)
+
+    def _load_lazily(self) -> None:
+        readonly = self._lazy[0] if self._lazy is not None else False
+        manager = self._manager
+        manager.driver  # noqa: B018 - built, so its blocking flag is known
+        if in_async_context() and manager.blocking:
+            raise SessionNotInitiatedError(
+                "this lazy session (SessionConfig(lazy=True)) has not been read yet, and "
+                "reading it now would block the event loop: await "
+                "sessions.asgi.load_session(request) (or session.ainitiate()) first, or use "
+                "the framework's session dependency, which does"
+            )
+        self.initiate(readonly)
 
     def _call(self, op: str, *args: Any) -> Awaitable[Any]:
         # The driver's own coroutine is returned, not wrapped in another one.
@@ -240,6 +297,8 @@ class Session(MutableMapping[str, Any]):
                 values[FLASH_KEY] = flash
         if not values:
             if not self._stored:
+                # A new session that stays empty: lazy ones get no cookie at all.
+                plan.cookie = not manager.config.lazy
                 return plan
             if not versioned or self._changes.cleared:
                 # clear() wins over every concurrent change: no merge, no condition.
@@ -259,6 +318,10 @@ class Session(MutableMapping[str, Any]):
                 plan.flash = flash
                 plan.consumed = self.flash_messages.all()
             return plan
+        if not self._touch_due():
+            # Refreshed less than touch_interval ago: no touch, no new cookie.
+            plan.cookie = False
+            return plan
         if type(self._meta.get(AGE_KEY)) is int and self._meta[AGE_KEY] > 0:
             # touch() restarts the default age; a session with its own is written.
             plan.action = "write"
@@ -277,8 +340,12 @@ class Session(MutableMapping[str, Any]):
         manager = self._manager
         config = manager.config
         dropped = outcome is not None and outcome.result == "dropped"
-        if not dropped:
-            if self._signed is None:
+        if plan.cookie and not dropped:
+            if config.touch_interval_seconds:
+                # The cookie carries when the expiry was refreshed: now.
+                self._touched_at = int(time.time())
+                self._signed = manager.signer.sign(self._token, self._touched_at)
+            elif self._signed is None:
                 self._signed = manager.signer.sign(self._token)
             self._context.set_cookie(
                 config.cookie_name, self._signed, max_age=self._cookie_age(), options=config.cookie
@@ -382,7 +449,11 @@ class Session(MutableMapping[str, Any]):
     # -- guards --------------------------------------------------------------
 
     def _readable(self) -> dict[str, Any]:
+        self.accessed = True
         if not self.initiated:
+            if self._lazy is not None:
+                self._load_lazily()
+                return self._values
             raise SessionNotInitiatedError(
                 "the session is not initiated yet: the session middleware initiates it "
                 "per request (or call session.initiate()/ainitiate() first)"
