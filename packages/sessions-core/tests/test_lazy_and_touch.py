@@ -246,3 +246,30 @@ def test_asgi_vary_and_cache_control_merge_with_the_apps() -> None:
     assert put.headers["cache-control"] == "private"
     assert cached.headers["vary"] == "Accept, Cookie"
     assert cached.headers["cache-control"] == "no-store"
+
+
+def test_cookie_driver_reseals_only_when_the_touch_is_due_or_the_data_changed() -> None:
+    sessions = SessionManager(
+        SessionConfig(secret=SECRET, driver="cookie", touch_interval="5m"),
+        autoload_plugins=False,
+    )
+    client = wsgi_client(sessions)
+    first = client.get("/put")
+    assert {c.split("=", 1)[0] for c in first.headers.get_list("set-cookie")} == {
+        "session",
+        "session.data",
+    }
+    read = client.get("/get")
+    assert read.text == "1"
+    assert "set-cookie" not in read.headers  # nothing re-sealed, no nonce spent
+    changed = client.get("/put")
+    assert len(changed.headers.get_list("set-cookie")) == 2
+    opened = sessions.signer.open(client.cookies["session"])
+    assert opened is not None
+    data = client.cookies["session.data"]
+    client.cookies.clear()
+    client.cookies.set("session", sessions.signer.sign(opened.token, int(time.time()) - 400))
+    client.cookies.set("session.data", data)
+    due = client.get("/get")
+    assert due.text == "1"
+    assert len(due.headers.get_list("set-cookie")) == 2

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Protocol
 
 from .config import SessionConfig
-from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .http import cache_safe_headers
@@ -108,9 +107,7 @@ class SessionMiddleware:
             return
         headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
         context = RequestContext(
-            parse_cookie_header(headers) if headers else {},
-            https=scope.get("scheme") in ("https", "wss"),
-            scope=scope,
+            https=scope.get("scheme") in ("https", "wss"), scope=scope, cookie_headers=headers
         )
         session = self.manager.session(context)
         if kind == "websocket":
@@ -127,7 +124,8 @@ class SessionMiddleware:
         scope["session"] = session
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # A lazy session nobody used has nothing to commit and adds no header.
+            if message["type"] == "http.response.start" and (session.initiated or session.accessed):
                 if session.initiated:
                     await session.acommit()
                 cookies = context.headers()

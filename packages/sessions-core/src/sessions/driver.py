@@ -188,17 +188,38 @@ def _attributes(options: CookieOptions, max_age: int | None, secure: bool) -> st
 
 class RequestContext:
     """What a per-request driver may know of the request: its cookies, and the
-    cookies to send back. Integrations build one per request."""
+    cookies to send back. Integrations build one per request.
 
-    __slots__ = ("cookies", "https", "outgoing", "scope")
+    ``cookie_headers`` (the raw ``Cookie`` header values) may be given instead
+    of parsed ``cookies``: they are parsed on first use, so a request that never
+    looks at its session never parses them.
+    """
+
+    __slots__ = ("_cookies", "_raw", "https", "outgoing", "scope")
 
     def __init__(
-        self, cookies: Mapping[str, str], *, https: bool = False, scope: Any = None
+        self,
+        cookies: Mapping[str, str] | None = None,
+        *,
+        https: bool = False,
+        scope: Any = None,
+        cookie_headers: list[str] | None = None,
     ) -> None:
-        self.cookies = cookies
+        self._cookies = cookies
+        self._raw = cookie_headers
         self.https = https
         self.scope = scope
         self.outgoing: dict[str, OutgoingCookie] = {}
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The request's cookies, by name."""
+        cookies = self._cookies
+        if cookies is None:
+            from .cookies import parse_cookie_header
+
+            cookies = self._cookies = parse_cookie_header(self._raw or ())
+        return cookies
 
     def set_cookie(
         self, name: str, value: str, *, max_age: int | None, options: CookieOptions

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["FLASH_KEY", "Session"]
 
 _MISSING: Any = object()
+# Shared, never mutated: what an uninitiated session holds.
+_NO_VALUES: dict[str, Any] = {}
+_NO_FLASH = FlashMessages({})
 _META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
 #: The longest tag ``session.tag()`` accepts.
 MAX_TAG_LENGTH = 256
@@ -64,6 +67,7 @@ class Session(MutableMapping[str, Any]):
         "_changes",
         "_context",
         "_driver",
+        "_flash_messages",
         "_flashed",
         "_form",
         "_had_flash",
@@ -81,7 +85,6 @@ class Session(MutableMapping[str, Any]):
         "_values",
         "_version",
         "accessed",
-        "flash_messages",
         "fresh",
         "initiated",
         "readonly",
@@ -95,14 +98,11 @@ class Session(MutableMapping[str, Any]):
         *,
         form: Callable[[], Any] | None = None,
     ) -> None:
+        # Only what is read before initiation is set here: a lazy request that
+        # never uses its session pays for nothing more. _begin() sets the rest.
         self._manager = manager
         self._context = context
-        self._driver: Any = None
         self._form = form
-        self._token = ""
-        self._signed: str | None = None
-        #: When the expiry was last refreshed, from the id cookie (touch_interval).
-        self._touched_at: int | None = None
         #: ``(readonly,)`` while a lazy session waits for its first use.
         self._lazy: tuple[bool] | None = None
         #: The application read or wrote the session (responses then vary on Cookie).
@@ -112,11 +112,7 @@ class Session(MutableMapping[str, Any]):
         self.fresh = False
         self.initiated = False
         self.readonly = False
-        self._values: dict[str, Any] = {}
-        #: Core's own keys of the stored dict (tag, creation time, own age).
-        self._meta: dict[str, Any] = {}
-        self.flash_messages = FlashMessages()
-        self._reset_tracking()
+        self._values: dict[str, Any] = _NO_VALUES
 
     def _reset_tracking(self) -> None:
         self._changes = Changes()
@@ -134,6 +130,14 @@ class Session(MutableMapping[str, Any]):
     def _begin(self, readonly: bool) -> str | None:
         """Start initiation; return the storage key to read, if the cookie is valid."""
         manager = self._manager
+        self._token = ""
+        self._signed: str | None = None
+        #: When the expiry was last refreshed, from the id cookie (touch_interval).
+        self._touched_at: int | None = None
+        #: Core's own keys of the stored dict (tag, creation time, own age).
+        self._meta: dict[str, Any] = {}
+        self._flash_messages = _NO_FLASH
+        self._reset_tracking()
         self.readonly = readonly
         self._driver = manager.request_driver(self._context)
         raw = self._context.cookies.get(manager.config.cookie_name)
@@ -199,7 +203,7 @@ class Session(MutableMapping[str, Any]):
         if flash is not None:
             self._had_flash = True
             if type(flash) is dict:
-                self.flash_messages = FlashMessages(flash)
+                self._flash_messages = FlashMessages(flash)
         self._values = values
         self.initiated = True
         manager = self._manager
@@ -245,23 +249,15 @@ class Session(MutableMapping[str, Any]):
         :meth:`ainitiate` (``sessions.asgi.load_session``) first, unless the
         driver never blocks (memory, cookie) or the request has no session cookie.
         """
-        if self.initiated:
-            return
-        cookies = self._context.cookies
-        if self._manager.config.cookie_name not in cookies:
-            # Nothing stored to read: a new, empty session costs no I/O at all.
-            self._lazy = None
-            self.readonly = readonly
-            self._driver = self._manager.request_driver(self._context)
-            self._loaded(None, None)
-            return
-        self._lazy = (readonly,)
+        if not self.initiated:
+            self._lazy = (readonly,)
 
     def _load_lazily(self) -> None:
         readonly = self._lazy[0] if self._lazy is not None else False
         manager = self._manager
         manager.driver  # noqa: B018 - built, so its blocking flag is known
-        if in_async_context() and manager.blocking:
+        stored = manager.config.cookie_name in self._context.cookies
+        if stored and in_async_context() and manager.blocking:
             raise SessionNotInitiatedError(
                 "this lazy session (SessionConfig(lazy=True)) has not been read yet, and "
                 "reading it now would block the event loop: await "
@@ -446,6 +442,12 @@ class Session(MutableMapping[str, Any]):
             await self._call("touch", self.session_id)
         self._committed(plan, outcome)
 
+    @property
+    def flash_messages(self) -> FlashMessages:
+        """The flash messages the previous request left (read-only)."""
+        self._readable()
+        return self._flash_messages
+
     # -- guards --------------------------------------------------------------
 
     def _readable(self) -> dict[str, Any]:
@@ -495,17 +497,17 @@ class Session(MutableMapping[str, Any]):
     @property
     def has_been_modified(self) -> bool:
         """True when this request changed the values (put, forget, clear, ...)."""
-        return self._modified
+        return self.initiated and self._modified
 
     @property
     def changed_keys(self) -> frozenset[str]:
         """Top-level keys this request wrote or removed (for conflict-free merges)."""
-        return self._changes.keys
+        return self._changes.keys if self.initiated else frozenset()
 
     @property
     def cleared(self) -> bool:
         """True when this request called :meth:`clear`."""
-        return self._changes.cleared
+        return self.initiated and self._changes.cleared
 
     # -- writing ---------------------------------------------------------------
 
