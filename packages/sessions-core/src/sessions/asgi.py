@@ -112,11 +112,17 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
         https = scope.get("scheme") in ("https", "wss")
         if self._proxy.active and not https:
             self._proxy.check_asgi(scope.get("headers", ()))
-        context = RequestContext(https=https, scope=scope, cookie_headers=headers)
+        context = RequestContext(
+            https=https,
+            scope=scope,
+            # Decoded and parsed only if something looks at the cookies.
+            cookie_headers=(
+                v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"
+            ),
+        )
         session = self.manager.session(context)
         if kind == "websocket":
             await session.ainitiate(readonly=True)
