@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from .changes import Changes
 from .codec import check_value
 from .commits import CommitPlan, Outcome
-from .driver import Record, acall, in_async_context, on_asyncio
+from .driver import Record, acall, in_async_context, on_asyncio, sleep
 from .durations import parse_age
 from .errors import (
     NotANumberError,
@@ -431,7 +429,7 @@ class Session(MutableMapping[str, Any]):
                 op, args = next(steps)
                 while True:
                     if op == "sleep":
-                        await anyio.sleep(*args)
+                        await sleep(*args)
                         result = None
                     else:
                         result = await self._call(op, *args)
@@ -765,3 +763,9 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = "initiated" if self.initiated else "not initiated"
         return f"<Session {self.session_id[:8] or '-'} {state} {self._values!r}>"
+
+    def csrf_token(self) -> str:
+        """A CSRF token for this session's forms (see :mod:`sessions.csrf`)."""
+        from .csrf import csrf_token
+
+        return csrf_token(self)
