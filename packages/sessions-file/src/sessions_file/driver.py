@@ -48,7 +48,7 @@ _NS = 1_000_000_000
 
 
 class FileDriver(Driver):
-    """Sessions as files: atomic writes, expiry by modification time.
+    """Sessions as files: atomic writes, expiry in the modification time.
 
     A write refills the session's spare file and swaps it in (Linux), or renames
     a fresh temporary file over the session file (elsewhere); either way readers
@@ -56,6 +56,11 @@ class FileDriver(Driver):
     I/O; the async flavour runs it in a worker thread, never on the event loop.
     ``read`` also refreshes the expiry of a live session, so an unchanged
     session costs one file open per request.
+
+    Versioned: each file carries a version, and a compare-and-set of it is one
+    step under the session's write lock (a ``flock`` shared by every thread and
+    process). Tagging: a tag index of marker files under ``.tags``. Each record
+    lives its own age (``sessions.record.store_age``).
     """
 
     options: ClassVar[tuple[Option, ...]] = (
