@@ -181,6 +181,11 @@ def test_each_record_lives_its_own_age(
     assert driver.read(short) is None
     assert driver.read(long) == {"__age__": 30 * 86400}
     assert driver.read(default) == {}
+    # An age past what the header holds (about 136 years) is cut to it.
+    forever = new_key()
+    driver.write(forever, {"__age__": 2**40})
+    assert driver.read(forever) == {"__age__": 2**40}
+    assert os.stat(driver.layout.path(forever)).st_mtime > time.time() + 100 * 365 * 86400
 
 
 def test_async_twins(recorder: Any) -> None:

@@ -193,7 +193,7 @@ class FileDriver(Driver):
     ) -> bool:
         directory = self.layout.directory(session_id)
         path = os.path.join(directory, session_id)
-        age = store_age(values, self._age)
+        age = min(store_age(values, self._age), header.MAX_AGE)
         tag = header.tag_digest(tag_of(values))
         data = encode(values) if values or not conditional else b""
         spare = os.path.join(directory, f".{session_id}{SPARE_SUFFIX}")

@@ -24,7 +24,17 @@ import hashlib
 import struct
 from typing import NamedTuple
 
-__all__ = ["HEADER_SIZE", "MAGIC", "NO_TAG", "Header", "first", "parse", "payload", "tag_digest"]
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_AGE",
+    "NO_TAG",
+    "Header",
+    "first",
+    "parse",
+    "payload",
+    "tag_digest",
+]
 
 MAGIC = b"SF\x00\x01"
 _HEADER = struct.Struct(">4sQI32s")
@@ -32,6 +42,8 @@ _HEADER = struct.Struct(">4sQI32s")
 HEADER_SIZE = _HEADER.size
 #: The tag field of an untagged session.
 NO_TAG = bytes(32)
+#: The longest age the field holds (about 136 years); longer ones are cut to it.
+MAX_AGE = 2**32 - 1
 _NS = 1_000_000_000
 # A version that would overflow the field starts again (after 2**64 writes).
 _VERSION_LIMIT = 2**64
@@ -58,12 +70,12 @@ class Header(NamedTuple):
 
     def next(self, age: int, tag: bytes) -> Header:
         """The header of the record that replaces this one."""
-        return Header((self.version + 1) % _VERSION_LIMIT or 1, age, tag)
+        return Header((self.version + 1) % _VERSION_LIMIT or 1, min(age, MAX_AGE), tag)
 
 
 def first(age: int, tag: bytes) -> Header:
     """The header of a newly created record."""
-    return Header(1, age, tag)
+    return Header(1, min(age, MAX_AGE), tag)
 
 
 def parse(data: bytes, default_age: int) -> Header | None:
