@@ -20,6 +20,7 @@ and their first write turns them into the current format.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from typing import NamedTuple
@@ -98,6 +99,8 @@ def payload(data: bytes, header: Header) -> bytes:
     return data if header.legacy else data[HEADER_SIZE:]
 
 
+# A user's requests repeat their tag: hash it once.
+@functools.lru_cache(maxsize=4096)
 def tag_digest(tag: str | None) -> bytes:
     """The tag field for ``tag`` (:data:`NO_TAG` for None)."""
     if tag is None:
