@@ -374,13 +374,13 @@ def _durability(quick: bool) -> str:
 
 # -- the versioned write: compare-and-set against the previous release's plain write --------
 
-#: The last commit whose file driver wrote without versions (release 0.1).
+#: The last commit whose file driver wrote without versions (the previous release).
 PREVIOUS_RELEASE = "e71a427"
 _PREVIOUS_FILES = "packages/sessions-file/src/sessions_file/files.py"
 
 
 def _previous_release_write(driver: Any) -> Callable[[str, dict[str, Any]], None] | None:
-    """0.1's ``FileDriver.write`` (unconditional, no version), its file module
+    """The previous release's ``FileDriver.write`` (unconditional, no version), its file module
     loaded from git history; None outside a git checkout."""
     from sessions.codec import encode
 
@@ -433,7 +433,7 @@ def _write_contenders(swap: bool) -> dict[str, Callable[[int], None]]:
         for key in old_keys:
             previous(key, values)
             previous(key, values)
-        contenders["0.1 write() (unconditional, no version)"] = lambda i: previous(
+        contenders["previous release write() (unconditional)"] = lambda i: previous(
             old_keys[i % 32], values
         )
 

@@ -100,8 +100,8 @@ def test_entry_point_selects_the_driver_by_name(tmp_path: Path) -> None:
         manager.close()
 
 
-def test_records_of_0_1_read_as_version_0(tmp_path: Path) -> None:
-    # sessions-dbm 0.1 stored the expiry and the values, no version.
+def test_records_of_the_previous_release_read_as_version_0(tmp_path: Path) -> None:
+    # The previous release stored the expiry and the values, no version.
     import struct
 
     from sessions.codec import encode

@@ -1,8 +1,7 @@
-"""Files written by the previous release (0.1) keep working: an upgrade logs
-nobody out.
+"""Files written by the previous release keep working: an upgrade logs nobody out.
 
-0.1's ``FileDriver.write`` stored ``sessions.codec.encode(values)`` and nothing
-else (``files.write_swapped``/``write_atomic`` at commit e71a427), and a file
+Its ``FileDriver.write`` stored ``sessions.codec.encode(values)`` and nothing
+else (``files.write_swapped``/``write_atomic`` as of commit e71a427), and a file
 expired ``age`` seconds after its modification time. Such a file reads as
 version 0, expires as it always did, and its first write turns it into the
 current format.
@@ -25,7 +24,7 @@ from sessions_file.header import MAGIC
 
 AGE = 60  # the recorder fixture's session age
 VALUES = {"user": 42, "cart": [1, 2]}
-#: Byte for byte what 0.1 wrote for VALUES.
+#: Byte for byte what the previous release wrote for VALUES.
 PREVIOUS = b'{"user":42,"cart":[1,2]}'
 
 
@@ -42,7 +41,7 @@ def test_previous_release_file_reads_as_version_0(
     age_file(path, 10)  # written ten seconds ago
     assert driver.read_versioned(key) == Record(VALUES, 0)
     assert driver.read(key) == VALUES
-    # Reading refreshes it as 0.1 did (mtime = now) and never rewrites it.
+    # Reading refreshes it as the previous release did (mtime = now), never rewrites it.
     assert Path(path).read_bytes() == PREVIOUS
     assert abs(os.stat(path).st_mtime - time.time()) < 5
     assert recorder.notices == []
@@ -98,7 +97,7 @@ def test_an_upgrade_logs_nobody_out(
     harness: Harness, plant: Callable[..., str], age_file: Callable[[str, float], None]
 ) -> None:
     driver: FileDriver = harness.driver
-    # A user signed in under 0.1: a session file and its spare as 0.1 left them.
+    # A user signed in before the upgrade: a session file and a spare as it left them.
     context = harness.context()
     session = Session(harness.manager, context)
     session.initiate()

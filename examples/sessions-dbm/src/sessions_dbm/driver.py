@@ -4,7 +4,7 @@ Each record is an 8-byte expiry time (big-endian float, seconds since the
 epoch), the byte ``v`` and an 8-byte version, then the session values in the
 sessions codec (tagged JSON), so expired records are recognised without
 decoding them and the values come back with the types they were stored with.
-Records written by sessions-dbm 0.1 have no version (the values follow the
+Records written by the previous release have no version (the values follow the
 expiry directly); they read as version 0, so an upgrade logs nobody out.
 
 The driver is *versioned*: ``write_versioned`` is a compare-and-set on the
@@ -41,7 +41,7 @@ from sessions.record import store_age, tag_of
 __all__ = ["DbmDriver"]
 
 _EXPIRY = struct.Struct(">d")
-# expiry, b"v", version: the header of a record since 0.2.
+# expiry, b"v", version: the header of a record.
 _HEADER = struct.Struct(">dcQ")
 # The index of a tag lives under b"tag:" + the tag: the member ids, one per line.
 _TAG_PREFIX = b"tag:"
@@ -127,7 +127,7 @@ class DbmDriver(Driver):
 
     @staticmethod
     def _version(raw: bytes) -> int:
-        """A record's version; 0 for a record of sessions-dbm 0.1 (no version)."""
+        """A record's version; 0 for a record of the previous release (no version)."""
         if raw[_EXPIRY.size : _EXPIRY.size + 1] == b"v" and len(raw) >= _HEADER.size:
             return int(_HEADER.unpack_from(raw)[2])
         return 0
