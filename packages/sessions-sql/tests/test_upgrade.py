@@ -14,6 +14,7 @@ import inspect as inspect_module
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -206,3 +207,38 @@ def make_nullable_version_table(name: str) -> Table:
     table.append_column(Column("version", BigInteger, nullable=True))
     table.append_column(Column("tag", String(255), nullable=True))
     return table
+
+
+def migrate_0_1_to_0_2(op: Any, table: str = "sessions") -> None:
+    """The Alembic migration docs/drivers/sql.md shows (``upgrade()``'s body)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    tag = (
+        sa.String(255)
+        .with_variant(sa.String(255, collation="C"), "postgresql")
+        .with_variant(
+            mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        )
+    )
+    op.add_column(table, sa.Column("tag", tag, nullable=True))
+    op.create_index(f"ix_{table}_tag", table, ["tag"])
+
+
+def test_the_documented_alembic_migration(any_db: Database) -> None:
+    pytest.importorskip("alembic", reason="Alembic is in the dev group")
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sessions_sql.schema import make_table
+
+    name, key = old_table(any_db)
+    with any_db.engine.begin() as conn:
+        context = MigrationContext.configure(conn)
+        migrate_0_1_to_0_2(Operations(context), name)
+        # Autogenerate now finds nothing to add: only 0.1's unused owner column to drop.
+        diff = compare_metadata(context, make_table(MetaData(), name).metadata)
+    structural = [d[0] for d in diff if isinstance(d, tuple)]
+    assert structural == ["remove_column"], diff
+    assert diff[0][3].name == "owner"
+    _still_signed_in(any_db, name, key, "sync", create=False)
