@@ -209,3 +209,45 @@ def test_versioned_operations_are_one_statement_each(any_db: Database) -> None:
     assert "version" in where
     assert "expires_at >" in where
     h.manager.close()
+
+
+def test_a_retried_compare_and_set_that_had_landed_counts_once(sqlite_db: Database) -> None:
+    # The connection dies after the UPDATE committed but before its result came
+    # back: the driver retries on a new connection, finds its own version gone,
+    # and must recognise its own write instead of reporting a conflict (core
+    # would then replay the request's increment a second time).
+    import sqlite3
+
+    from sessions.session import Session
+    from sqlalchemy import event
+
+    sqlite_db.table()
+    h = Harness(SQLDriver, {"url": sqlite_db.url}, age=600)
+    context = h.context()
+    first = Session(h.manager, context)
+    first.initiate()
+    first.increment("n")
+    first.commit()
+    h.finish(context)
+    cut = {"armed": True}
+
+    def execute_then_die(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        cursor.execute(statement, parameters)
+        if cut["armed"] and statement.lstrip().upper().startswith("UPDATE"):
+            cut["armed"] = False
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        return True
+
+    event.listen(h.driver.engine, "do_execute", execute_then_die)
+    context = h.context()
+    second = Session(h.manager, context)
+    second.initiate()
+    second.increment("n")
+    second.commit()
+    h.finish(context)
+    assert cut["armed"] is False, "the connection was never cut"
+    assert sqlite_db.row(second.session_id).version == 2, "written twice"
+    again = Session(h.manager, h.context())
+    again.initiate()
+    assert again.get("n") == 2, "the retried increment was counted twice (or lost)"
+    h.manager.close()

@@ -456,23 +456,15 @@ class _SyncOps(_Store):
         ``version=None`` creates, unless a live row exists (an expired one is replaced).
         """
         params = self._versioned_params(session_id, values, version)
+        attempts = 0
 
         def body(conn: Connection, s: Statements) -> bool:
-            if not values:
-                if version is None:
-                    return conn.execute(s.peek, params).first() is None
-                return _applied(conn.execute(s.cas_delete, params))
-            if version is not None:
-                return _applied(conn.execute(s.cas_update, params))
-            if s.replace_expired is None:
-                return _applied(conn.execute(s.create, params))
-            try:
-                conn.execute(s.create, params)
-                return True
-            except IntegrityError as exc:
-                if not _is_duplicate_key(exc):
-                    raise
-            return _applied(conn.execute(s.replace_expired, params))
+            nonlocal attempts
+            attempts += 1
+            stored = _compare_and_set(conn, s, params)
+            if not stored and attempts > 1:
+                return _landed(conn.execute(s.current, params).first(), params)
+            return stored
 
         stored = self._run("write", body)
         if values:
@@ -676,23 +668,15 @@ class _AsyncOps(_Store):
             done: bool = await self._in_thread("write_versioned", session_id, values, version)
             return done
         params = self._versioned_params(session_id, values, version)
+        attempts = 0
 
         async def body(conn: AsyncConnection, s: Statements) -> bool:
-            if not values:
-                if version is None:
-                    return (await conn.execute(s.peek, params)).first() is None
-                return _applied(await conn.execute(s.cas_delete, params))
-            if version is not None:
-                return _applied(await conn.execute(s.cas_update, params))
-            if s.replace_expired is None:
-                return _applied(await conn.execute(s.create, params))
-            try:
-                await conn.execute(s.create, params)
-                return True
-            except IntegrityError as exc:
-                if not _is_duplicate_key(exc):
-                    raise
-            return _applied(await conn.execute(s.replace_expired, params))
+            nonlocal attempts
+            attempts += 1
+            stored = await conn.run_sync(_compare_and_set, s, params)
+            if not stored and attempts > 1:
+                return _landed((await conn.execute(s.current, params)).first(), params)
+            return stored
 
         stored = await self._arun("write", body)
         if values:
@@ -882,6 +866,42 @@ def _is_duplicate_key(exc: IntegrityError) -> bool:
 def _applied(result: CursorResult[Any]) -> bool:
     # The conditional statements touch one row by primary key, or none.
     return result.rowcount == 1
+
+
+def _compare_and_set(conn: Connection, s: Statements, params: dict[str, Any]) -> bool:
+    """The conditional write (or delete) of ``write_versioned``; True if it applied."""
+    version = params["v"]
+    if not params["d"]:
+        if version is None:
+            return conn.execute(s.peek, params).first() is None
+        return _applied(conn.execute(s.cas_delete, params))
+    if version is not None:
+        return _applied(conn.execute(s.cas_update, params))
+    if s.replace_expired is None:
+        return _applied(conn.execute(s.create, params))
+    try:
+        conn.execute(s.create, params)
+        return True
+    except IntegrityError as exc:
+        if not _is_duplicate_key(exc):
+            raise
+    return _applied(conn.execute(s.replace_expired, params))
+
+
+def _landed(row: Any, params: dict[str, Any]) -> bool:
+    """After a retry, whether the first attempt's write is what is stored.
+
+    The first attempt's connection died after sending the statement, which may
+    have committed: the retry then finds its own version gone and must not
+    report a conflict, or core would replay this request's increments twice.
+    The row holding exactly this payload (and, for an update, the next
+    version) means it landed; a removal landed if the row is gone.
+    """
+    if not params["d"]:
+        return row is None
+    if row is None or bytes(row[0]) != params["d"]:
+        return False
+    return params["v"] is None or int(row[1]) == params["v"] + 1
 
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:

@@ -77,6 +77,8 @@ class Statements:
     replace_expired: Update | None
     #: The row's data and expiry, without refreshing it (``peek``).
     peek: Select[Any]
+    #: The live row's data and version: did a retried compare-and-set land the first time?
+    current: Select[Any]
     #: Every live row of one tag: key, data, expiry.
     tagged: Select[Any]
     #: Delete every live row of one tag but ``keep``.
@@ -131,6 +133,7 @@ class Statements:
             create=_create(table, dialect.name).execution_options(preserve_rowcount=True),
             replace_expired=replace_expired,
             peek=select(c.data, c.expires_at).where(*alive),
+            current=select(c.data, version).where(*alive),
             tagged=select(c.key, c.data, c.expires_at).where(*live_tag),
             destroy_tagged=delete(table).where(*live_tag, c.key != bindparam("keep")),
             probe=select(*c).where(false()),
