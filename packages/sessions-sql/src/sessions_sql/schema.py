@@ -58,6 +58,7 @@ __all__ = [
 DEFAULT_TABLE = "sessions"
 #: Longest tag the ``tag`` column holds, in characters.
 TAG_LENGTH = 255
+_IMPORT_SELF = f"__import__({__name__!r}).{__name__.partition('.')[2]}"
 _MYSQL = ("mysql", "mariadb")
 
 
@@ -70,6 +71,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime
     cache_ok = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Alembic's autogenerate writes a type of ours as ``<its __module__>.<repr>``
+        # and imports nothing for it: ``sessions_sql.schema.UTCDateTime()`` would be
+        # a NameError in the migration. Seen from an instance, the module is an
+        # expression that imports it, so the written migration runs as it is.
+        self.__module__ = _IMPORT_SELF
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         """``TIMESTAMPTZ`` on PostgreSQL, ``DATETIME(6)`` on MariaDB/MySQL."""
