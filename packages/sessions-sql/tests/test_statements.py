@@ -156,3 +156,31 @@ def test_async_statements_per_request(any_db: Database) -> None:
             await h.manager.aclose()
 
     anyio.run(main)
+
+
+@pytest.mark.parametrize("op", ["read", "read_versioned"])
+def test_a_read_told_not_to_touch_never_refreshes(any_db: Database, op: str) -> None:
+    # Core passes touch=False when its own touch_interval says no refresh is due.
+    h = harness(any_db, touch_interval=0)
+    log = StatementLog(h.driver.engine)
+    key = new_key()
+    any_db.put_raw(key, encode({"a": 1}), expires_in=10)
+    before = any_db.row(key).expires_at
+    got = h.call(op, key, False)
+    assert (got if op == "read" else got.values) == {"a": 1}
+    assert verbs(log.take()) == ["SELECT"]
+    assert any_db.row(key).expires_at == before
+
+    async def main() -> None:
+        h = Harness(SQLDriver, {"url": any_db.url, "touch_interval": 0}, age=600)
+        try:
+            got = await getattr(h.driver, "a" + op)(key, False)
+            assert (got if op == "read" else got.values) == {"a": 1}
+            assert any_db.row(key).expires_at == before
+            if h.driver.touches_on_read:  # not MariaDB with touch_interval=0: core touches
+                await getattr(h.driver, "a" + op)(key)  # the default still refreshes
+                assert any_db.row(key).expires_at > before
+        finally:
+            await h.manager.aclose()
+
+    anyio.run(main)

@@ -418,11 +418,13 @@ class _SyncOps(_Store):
                 raise self._error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_row(self, session_id: str) -> Any:
+    def _read_row(self, session_id: str, touch: bool) -> Any:
         # One statement (two when the expiry is due for a refresh): data first, version last.
         params = self._read_params(session_id)
 
         def body(conn: Connection, s: Statements) -> Any:
+            if not touch:
+                return conn.execute(s.select, params).first()
             if s.read_refresh is not None and not self._interval:
                 return conn.execute(s.read_refresh, params).first()
             row = conn.execute(s.select, params).first()
@@ -432,18 +434,21 @@ class _SyncOps(_Store):
 
         return self._run("read", body)
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """Values of a live session (refreshing its expiry when due), else None."""
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """Values of a live session (refreshing its expiry when due), else None.
+
+        ``touch=False`` never refreshes (core's ``touch_interval`` says none is due).
+        """
         if not is_storage_key(session_id):
             return None
-        row = self._read_row(session_id)
+        row = self._read_row(session_id, touch)
         return None if row is None else self._decode(session_id, row[0])
 
-    def read_versioned(self, session_id: str) -> Record | None:
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """Values and version of a live session, in the same statement as :meth:`read`."""
         if not is_storage_key(session_id):
             return None
-        return self._record(session_id, self._read_row(session_id))
+        return self._record(session_id, self._read_row(session_id, touch))
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
         """Insert or replace the session (a new version), expiring its age from now."""
@@ -616,20 +621,22 @@ class _AsyncOps(_Store):
                 raise self._error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`SQLDriver.read`."""
         if self._offload:
-            result: dict[str, Any] | None = await self._in_thread("read", session_id)
+            result: dict[str, Any] | None = await self._in_thread("read", session_id, touch)
             return result
         if not is_storage_key(session_id):
             return None
-        row = await self._aread_row(session_id)
+        row = await self._aread_row(session_id, touch)
         return None if row is None else self._decode(session_id, row[0])
 
-    async def _aread_row(self, session_id: str) -> Any:
+    async def _aread_row(self, session_id: str, touch: bool) -> Any:
         params = self._read_params(session_id)
 
         async def body(conn: AsyncConnection, s: Statements) -> Any:
+            if not touch:
+                return (await conn.execute(s.select, params)).first()
             if s.read_refresh is not None and not self._interval:
                 return (await conn.execute(s.read_refresh, params)).first()
             row = (await conn.execute(s.select, params)).first()
@@ -639,14 +646,14 @@ class _AsyncOps(_Store):
 
         return await self._arun("read", body)
 
-    async def aread_versioned(self, session_id: str) -> Record | None:
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """Async :meth:`SQLDriver.read_versioned`."""
         if self._offload:
-            result: Record | None = await self._in_thread("read_versioned", session_id)
+            result: Record | None = await self._in_thread("read_versioned", session_id, touch)
             return result
         if not is_storage_key(session_id):
             return None
-        return self._record(session_id, await self._aread_row(session_id))
+        return self._record(session_id, await self._aread_row(session_id, touch))
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`SQLDriver.write`."""
