@@ -3,7 +3,7 @@
 At the driver level (sync flavour, one statement per operation, autocommit), on
 a SQLite file, PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306):
 
-* ``0.1 upsert``: the previous release's unconditional write
+* ``earlier upsert``: the previous release's unconditional write
   (``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``) on a table
   made by its DDL (no ``tag`` column or index): the baseline;
 * ``upsert``: this release's plain ``write`` (it also writes ``tag``);
@@ -98,7 +98,7 @@ def _sqlite_no_sync(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _release_0_1(engine: Any) -> Callable[[str, dict[str, Any]], None]:
-    """The 0.1 write: its table (made by its DDL) and its upsert, run as 0.1's driver ran it."""
+    """The earlier write: its table (made by its DDL) and its upsert, run as its driver ran it."""
     from sessions.codec import encode
     from sessions_sql.schema import UTCDateTime
     from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, String, Table
@@ -178,7 +178,7 @@ def _writes(db: str, url: str, writes: int, durable: bool) -> list[Result]:
         return run
 
     cases: dict[str, Callable[[int], None]] = {
-        "0.1 upsert (0.1 table)": run_old,
+        "earlier upsert (old table)": run_old,
         "upsert (this release)": run_upsert,
         "compare-and-set, untagged": cas("cas", {}),
         "compare-and-set, tagged": cas("tagged", {"__tag__": "user-42"}),
@@ -195,13 +195,13 @@ def _writes(db: str, url: str, writes: int, durable: bool) -> list[Result]:
             samples[name].append((clock() - started) * 1e6)
     manager.close()
     figures = {name: statistics.median(values) for name, values in samples.items()}
-    base = figures["0.1 upsert (0.1 table)"]
+    base = figures["earlier upsert (old table)"]
     untagged = figures["compare-and-set, untagged"]
     results = []
     for name, values in samples.items():
         ordered = sorted(values)
         notes: dict[str, Any] = {
-            "vs 0.1": f"x{figures[name] / base:.3f}",
+            "vs earlier": f"x{figures[name] / base:.3f}",
             "quartiles": f"{ordered[len(ordered) // 4]:.0f}-{ordered[(3 * len(ordered)) // 4]:.0f}",
         }
         if name == "compare-and-set, tagged":

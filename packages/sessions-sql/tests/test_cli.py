@@ -50,7 +50,7 @@ def test_ddl_for_a_dialect(dialect: str, expected: list[str]) -> None:
     assert "CREATE INDEX ix_sessions_expires_at ON sessions (expires_at);" in output
     assert "CREATE INDEX ix_sessions_tag ON sessions (tag);" in output
     # The upgrade of a 0.1 table follows, commented out, so the output runs as it is.
-    create, _, upgrade = output.partition("-- Upgrading a table made by sessions-sql 0.1")
+    create, _, upgrade = output.partition("-- Upgrading a table made before tags")
     assert "ALTER" not in create
     assert "-- ALTER TABLE sessions ADD COLUMN tag VARCHAR(255)" in upgrade
     assert "-- CREATE INDEX ix_sessions_tag ON sessions (tag);" in upgrade

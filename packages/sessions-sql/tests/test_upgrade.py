@@ -1,8 +1,8 @@
 """Upgrading a table made by the previous release: nobody is logged out.
 
-Release 0.1 made ``key, data, expires_at, version, owner`` (the DDL of
-``git show v0.1:packages/sessions-sql/src/sessions_sql/schema.py``, copied in
-:func:`release_0_1_table`). This release also writes an indexed ``tag`` column.
+The driver's first layout was ``key, data, expires_at, version, owner`` (the
+DDL of ``schema.py`` before tagging, 1eeed8e and earlier, copied in
+:func:`first_layout_table`). This release also writes an indexed ``tag`` column.
 The driver checks the table at startup: with ``create_table`` off it refuses
 to start, saying what to run; with it on it adds the column and index itself.
 Either way the rows written before the upgrade keep working.
@@ -43,8 +43,8 @@ from .conftest import Database
 _MYSQL = ("mysql", "mariadb")
 
 
-def release_0_1_table(name: str, *, version: bool = True) -> Table:
-    """The table exactly as release 0.1's ``make_table`` defined it.
+def first_layout_table(name: str, *, version: bool = True) -> Table:
+    """The table exactly as the first layout's ``make_table`` defined it.
 
     ``version=False`` drops the version column, as a hand-made table might.
     """
@@ -66,13 +66,13 @@ def release_0_1_table(name: str, *, version: bool = True) -> Table:
 
 
 def old_table(db: Database, *, version: bool = True) -> tuple[str, str]:
-    """A 0.1 table holding one session written as 0.1 wrote it: (table name, its key)."""
+    """A first-layout table holding one session written as that release wrote it."""
     name = f"old_{secrets.token_hex(4)}"
-    table = release_0_1_table(name, version=version)
+    table = first_layout_table(name, version=version)
     table.create(db.engine)
     key = new_key()
     with db.engine.begin() as conn:
-        # 0.1's upsert named these three columns; version took its default.
+        # The earlier upsert named these three columns; version took its default.
         conn.execute(
             table.insert().values(
                 key=key,
@@ -138,7 +138,7 @@ def test_the_printed_upgrade_keeps_every_session(any_db: Database, flavour: str)
     _still_signed_in(any_db, name, key, flavour, create=False)
 
 
-@pytest.mark.parametrize("version", [True, False], ids=["0.1 table", "no version column"])
+@pytest.mark.parametrize("version", [True, False], ids=["first layout", "no version column"])
 def test_create_table_adds_the_missing_columns_itself(
     any_db: Database, flavour: str, version: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -153,7 +153,7 @@ def test_create_table_adds_the_missing_columns_itself(
 
 
 def _still_signed_in(db: Database, name: str, key: str, flavour: str, *, create: bool) -> None:
-    """The 0.1 session reads, merges and gets tagged through the upgraded driver."""
+    """The earlier session reads, merges and gets tagged through the upgraded driver."""
     options = {"url": db.url, "table": name, "create_table": create}
 
     async def main() -> None:
@@ -203,13 +203,13 @@ def test_a_row_without_a_version_reads_as_version_0(any_db: Database) -> None:
 
 
 def make_nullable_version_table(name: str) -> Table:
-    table = release_0_1_table(name, version=False)
+    table = first_layout_table(name, version=False)
     table.append_column(Column("version", BigInteger, nullable=True))
     table.append_column(Column("tag", String(255), nullable=True))
     return table
 
 
-def migrate_0_1_to_0_2(op: Any, table: str = "sessions") -> None:
+def migrate_add_tag(op: Any, table: str = "sessions") -> None:
     """The Alembic migration docs/drivers/sql.md shows (``upgrade()``'s body)."""
     import sqlalchemy as sa
     from sqlalchemy.dialects import mysql
@@ -237,8 +237,8 @@ def test_the_documented_alembic_migration(any_db: Database) -> None:
         # Other tests' tables share the database: compare this one only.
         only = {"include_name": lambda n, kind, _p: kind != "table" or n == name}
         context = MigrationContext.configure(conn, opts=only)
-        migrate_0_1_to_0_2(Operations(context), name)
-        # Autogenerate now finds nothing to add: only 0.1's unused owner column to drop.
+        migrate_add_tag(Operations(context), name)
+        # Autogenerate now finds nothing to add: only the unused owner column to drop.
         diff = compare_metadata(context, make_table(MetaData(), name).metadata)
     structural = [d[0] for d in diff if isinstance(d, tuple)]
     assert structural == ["remove_column"], diff

@@ -3,7 +3,7 @@
 For reviewing, or pasting into a migration when Alembic is not in use. The
 dialect comes from ``--url`` (or ``--dialect``), else from the ``SESSION_*``
 environment the application itself reads. After the CREATE statements comes,
-commented out, the upgrade of a table made by release 0.1; ``--upgrade``
+commented out, the upgrade of a table made before tags; ``--upgrade``
 prints only that, ready to run.
 """
 
@@ -49,8 +49,7 @@ def sql() -> None:
 @click.option(
     "--upgrade",
     is_flag=True,
-    help="print only the ALTER TABLE / CREATE INDEX that bring a table made by release 0.1 "
-    "up to date",
+    help="print only the ALTER TABLE / CREATE INDEX that bring a table made before tags up to date",
 )
 def ddl(
     url: str | None, dialect: str | None, table: str | None, schema: str | None, upgrade: bool
@@ -66,7 +65,7 @@ def ddl(
 
 
 def render_upgrade(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> str:
-    """The upgrade from release 0.1 (a ``tag`` column and its index), for ``url``'s dialect."""
+    """The upgrade of a table made before tags (a ``tag`` column and its index), for ``url``."""
     engine = create_mock_engine(url, lambda *_args, **_kwargs: None)
     return upgrade_ddl(make_table(MetaData(), table, schema), engine.dialect)
 
@@ -74,7 +73,7 @@ def render_upgrade(url: URL, table: str = DEFAULT_TABLE, schema: str | None = No
 def render(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> str:
     """The DDL, as the dialect of ``url`` spells it, one statement per paragraph.
 
-    The upgrade of a table made by release 0.1 follows, commented out, so the
+    The upgrade of a table made before tags follows, commented out, so the
     output still runs as it is.
     """
     statements: list[str] = []
@@ -91,7 +90,7 @@ def render(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> s
         collect(CreateIndex(index))
     upgrade = upgrade_ddl(created, engine.dialect)
     statements.append(
-        "-- Upgrading a table made by sessions-sql 0.1 instead (sessions sql ddl --upgrade):\n"
+        "-- Upgrading a table made before tags instead (sessions sql ddl --upgrade):\n"
         + "\n".join(f"-- {line}" for line in upgrade.splitlines() if line)
     )
     return "\n\n".join(statements)

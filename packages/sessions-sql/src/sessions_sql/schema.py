@@ -23,7 +23,7 @@ Column types, per dialect, and why:
 * ``tag``: the session's tag (usually a user id; ``values["__tag__"]``),
   written with every write and indexed, so one query lists or destroys a
   user's sessions. ``utf8mb4_bin`` on MariaDB/MySQL and ``"C"`` on PostgreSQL:
-  tags compare exactly, byte for byte. It replaces release 0.1's ``owner``
+  tags compare exactly, byte for byte. It replaces the first layout's ``owner``
   column, which was never written (see :mod:`sessions_sql.upgrade`).
 """
 

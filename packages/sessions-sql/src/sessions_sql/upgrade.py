@@ -1,11 +1,12 @@
 """Bringing a sessions table made by an earlier release up to this one.
 
-Release 0.1 made ``key, data, expires_at, version, owner`` with an index on
-``expires_at``. This release writes a ``tag`` column (indexed) and no longer
-uses ``owner``, which 0.1 never wrote. Every added column is nullable or has a
-default, so adding it is quick, keeps every row (nobody is logged out), and
-0.1 processes still running during a rolling deploy keep working next to it:
-they never name ``tag`` nor ``owner``.
+The driver's first layout (before tags) was ``key, data, expires_at,
+version, owner`` with an index on ``expires_at``. This release writes a ``tag``
+column (indexed) and no longer uses ``owner``, which was never written. Every
+added column is nullable or has a default, so adding it is quick, keeps every
+row (nobody is logged out), and processes of the earlier release still running
+during a rolling deploy keep working next to it: they never name ``tag`` nor
+``owner``.
 
 The driver checks the table once at startup (:func:`missing_columns`) and,
 with ``create_table`` on, adds what is missing (:func:`add_columns`); with it
@@ -30,8 +31,8 @@ __all__ = [
     "upgrade_statements",
 ]
 
-#: Columns a table made by release 0.1 lacks.
-ADDED_SINCE_0_1 = ("tag",)
+#: Columns a table made before tags lacks.
+ADDED_SINCE_FIRST_LAYOUT = ("tag",)
 
 
 class TableOutdatedError(Exception):
@@ -50,10 +51,10 @@ def upgrade_statements(
 ) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` and ``CREATE INDEX`` for ``columns`` of ``table``.
 
-    ``columns`` defaults to those added since release 0.1.
+    ``columns`` defaults to those a table made before tags lacks.
     """
     if columns is None:
-        columns = [table.c[name] for name in ADDED_SINCE_0_1]
+        columns = [table.c[name] for name in ADDED_SINCE_FIRST_LAYOUT]
     name = dialect.identifier_preparer.format_table(table)
     statements = [
         f"ALTER TABLE {name} ADD COLUMN {CreateColumn(column).compile(dialect=dialect)}"
@@ -100,7 +101,7 @@ def outdated_message(table: Table, dialect: Dialect, columns: list[Column[object
 
 
 def upgrade_ddl(table: Table, dialect: Dialect) -> str:
-    """The upgrade from release 0.1, as ``sessions sql ddl`` prints it."""
+    """The upgrade of a table made before tags, as ``sessions sql ddl`` prints it."""
     return "\n\n".join(f"{s};" for s in upgrade_statements(table, dialect))
 
 
