@@ -1,0 +1,509 @@
+"""Conflict-free commits on Redis (issue #12), against real servers: the record
+format and its upgrade from the previous release, the compare-and-set script
+(NOSCRIPT fallback, retried writes, fresh versions on plain writes, per-session
+TTL), and genuinely overlapping requests on one cookie (one held between its
+read and its commit while another commits) on a standalone server, a
+Sentinel-managed master and a 3-master Cluster, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+from sessions import Session
+from sessions.commits import CommitConflictError
+from sessions.driver import Record, RequestContext
+from sessions.testing import Harness, new_key
+from sessions.testing.servers import ServerProcess
+from sessions_redis.driver import RedisDriver
+from sessions_redis.records import parse
+from sessions_redis.scripts import CAS
+
+AGE = 600
+# What INFO commandstats shows for one compare-and-set: the EVALSHA, and the
+# GET and SET it runs inside the server (not round trips).
+ONE_WRITE = {"evalsha": 1, "get": 1, "set": 1}
+
+
+@dataclass
+class Target:
+    """Where a test's sessions live: driver options, and the servers to count on."""
+
+    name: str
+    options: dict[str, Any]
+    servers: list[ServerProcess]
+    prefix: str
+    admins: list[redis.Redis] = field(default_factory=list)
+
+    def raw_get(self, key: str) -> bytes | None:
+        for admin in self.admins:
+            try:
+                value: bytes | None = admin.get(key)
+            except redis.ResponseError:  # MOVED: another cluster node has it
+                continue
+            return value
+        return None
+
+    def raw_ttl(self, key: str) -> int:
+        for admin in self.admins:
+            try:
+                return int(admin.ttl(key))
+            except redis.ResponseError:
+                continue
+        raise AssertionError(f"no node has {key}")
+
+    def raw_set(self, key: str, value: bytes, ttl: int = AGE) -> None:
+        for admin in self.admins:
+            try:
+                admin.set(key, value, ex=ttl)
+                return
+            except redis.ResponseError:
+                continue
+        raise AssertionError(f"no node accepted {key}")
+
+
+@pytest.fixture(params=["standalone", "sentinel", "cluster"])
+def target(request: pytest.FixtureRequest, tools: Any) -> Target:
+    prefix = f"v{secrets.token_hex(3)}:"
+    kind = request.param
+    if kind == "standalone":
+        server = request.getfixturevalue("redis_server")
+        servers = [server]
+        options: dict[str, Any] = {"url": tools.url_of(server)}
+    elif kind == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        servers = list(cluster.nodes)
+        options = {"url": cluster.url, "cluster": True}
+    else:
+        group = request.getfixturevalue("redis_sentinel")
+        servers = [group.master]
+        # A Sentinel client per flavour; the driver picks the one it needs.
+        options = {"sentinel": group}
+    options["key_prefix"] = prefix
+    return Target(kind, options, servers, prefix, [tools.admin(s) for s in servers])
+
+
+def _driver_options(target: Target, flavour: str) -> dict[str, Any]:
+    options = dict(target.options)
+    group = options.pop("sentinel", None)
+    if group is not None:
+        sentinels = [("127.0.0.1", group.sentinel.port)]
+        if flavour == "async":
+            options["client"] = redis.asyncio.sentinel.Sentinel(sentinels).master_for(group.service)
+        else:
+            options["client"] = redis.sentinel.Sentinel(sentinels).master_for(group.service)
+    return options
+
+
+def harness(target: Target, flavour: str = "sync") -> Harness:
+    return Harness(RedisDriver, _driver_options(target, flavour), AGE)
+
+
+def open_session(h: Harness) -> Session:
+    """A request carrying the harness's cookie (not yet initiated)."""
+    return Session(h.manager, h.context())
+
+
+def store(h: Harness, values: dict[str, Any]) -> str:
+    """Commit ``values`` as a new session; its cookie goes in the jar; returns its key."""
+    h.jar.clear()
+    context = h.context()
+    session = Session(h.manager, context)
+    session.initiate()
+    for key, value in values.items():
+        session.put(key, value)
+    session.commit()
+    h.finish(context)
+    return session.session_id
+
+
+async def astore(h: Harness, values: dict[str, Any]) -> str:
+    h.jar.clear()
+    context = h.context()
+    session = Session(h.manager, context)
+    await session.ainitiate()
+    for key, value in values.items():
+        session.put(key, value)
+    await session.acommit()
+    h.finish(context)
+    return session.session_id
+
+
+def read_back(h: Harness) -> Session:
+    session = open_session(h)
+    session.initiate()
+    return session
+
+
+# -- the record format and the script ------------------------------------------------
+
+
+def test_record_carries_version_and_tag_header(target: Target) -> None:
+    h = harness(target)
+    driver = h.driver
+    key = new_key()
+    driver.write(key, {"user": "ada"})
+    untagged = target.raw_get(target.prefix + key)
+    assert untagged is not None
+    assert untagged.startswith(b"v")
+    parsed = parse(untagged)
+    assert parsed.tag is None
+    assert json.loads(parsed.payload) == {"user": "ada"}
+    record = driver.read_versioned(key)
+    assert record == Record({"user": "ada"}, parsed.version)
+    driver.write(key, {"user": "ada", "__tag__": "user:ä:1"})
+    tagged = target.raw_get(target.prefix + key)
+    assert tagged is not None
+    assert tagged.startswith(b"v%d,9:user:\xc3\xa4:1{" % parse(tagged).version)
+    assert parse(tagged).tag == "user:ä:1"
+    driver.close()
+
+
+def test_previous_release_record_reads_as_version_zero_and_upgrades(target: Target) -> None:
+    h = harness(target)
+    key = new_key()
+    # Exactly what the previous release stored: the codec's JSON, no header.
+    target.raw_set(target.prefix + key, b'{"user":"ada","n":1}')
+    assert h.driver.read(key) == {"user": "ada", "n": 1}
+    assert h.driver.read_versioned(key) == Record({"user": "ada", "n": 1}, 0)
+    assert h.driver.write_versioned(key, {"user": "ada", "n": 2}, 1) is False
+    assert h.driver.write_versioned(key, {"user": "ada", "n": 2}, 0) is True
+    upgraded = target.raw_get(target.prefix + key)
+    assert upgraded is not None
+    assert parse(upgraded).version > 0
+    assert h.driver.read(key) == {"user": "ada", "n": 2}
+    h.driver.close()
+
+
+def test_upgrade_logs_nobody_out_through_core(target: Target) -> None:
+    h = harness(target)
+    key = store(h, {"user": "ada"})
+    # The server still holds what the previous release wrote for this cookie.
+    target.raw_set(target.prefix + key, b'{"user":"ada","visits":1}')
+    session = read_back(h)
+    assert session.fresh is False
+    assert session.all() == {"user": "ada", "visits": 1}
+    session.increment("visits")
+    session.commit()
+    assert read_back(h).all() == {"user": "ada", "visits": 2}
+    h.driver.close()
+
+
+def test_plain_write_gives_a_new_version_a_concurrent_cas_notices(target: Target) -> None:
+    h = harness(target)
+    key = new_key()
+    h.driver.write(key, {"n": 1})
+    first = h.driver.read_versioned(key)
+    assert first is not None
+    h.driver.write(key, {"n": 1})  # the same values again: still a new version
+    second = h.driver.read_versioned(key)
+    assert second is not None
+    assert second.version != first.version
+    assert h.driver.write_versioned(key, {"n": 2}, first.version) is False
+    assert h.driver.write_versioned(key, {"n": 2}, second.version) is True
+    h.driver.close()
+
+
+def test_writes_use_the_sessions_own_age(target: Target) -> None:
+    h = harness(target)
+    driver = h.driver
+    key, other = new_key(), new_key()
+    assert driver.write_versioned(key, {"a": 1, "__age__": 30}, None) is True
+    driver.write(other, {"a": 1, "__age__": 45})
+    assert 25 <= target.raw_ttl(target.prefix + key) <= 30
+    assert 40 <= target.raw_ttl(target.prefix + other) <= 45
+    driver.close()
+
+
+def test_missing_script_falls_back_to_eval(target: Target, tools: Any) -> None:
+    h = harness(target)
+    key = new_key()
+    h.driver.write(key, {"n": 1})
+    for admin in target.admins:
+        admin.script_flush()
+    record = h.driver.read_versioned(key)
+    assert record is not None
+    tools.reset_stats(*target.servers)
+    assert h.driver.write_versioned(key, {"n": 2}, record.version) is True
+    counts = tools.command_counts(*target.servers)
+    # EVALSHA answered NOSCRIPT (it is counted as a failed call), EVAL ran it.
+    assert counts.get("eval") == 1
+    assert h.driver.read(key) == {"n": 2}
+    tools.reset_stats(*target.servers)
+    record = h.driver.read_versioned(key)
+    assert record is not None
+    assert h.driver.write_versioned(key, {"n": 3}, record.version) is True
+    assert "eval" not in tools.command_counts(*target.servers)  # cached by the EVAL
+    h.driver.close()
+
+
+def test_a_write_sent_again_after_a_lost_reply_reports_success(target: Target) -> None:
+    # A connection dropped after the server ran the script: the retry (same
+    # arguments, same new version) must not look like a conflict, or core
+    # would replay this request's increments a second time.
+    h = harness(target)
+    driver = h.driver
+    key = new_key()
+    driver.write(key, {"n": 1})
+    record = driver.read_versioned(key)
+    assert record is not None
+    keys, args = driver._cas_call(key, {"n": 2}, str(record.version))
+    client = driver._client("write")
+    assert CAS.run(client, keys, args) == 1
+    assert CAS.run(client, keys, args) == 1
+    stale_keys, stale_args = driver._cas_call(key, {"n": 3}, str(record.version))
+    assert CAS.run(client, stale_keys, stale_args) == 0
+    assert driver.read(key) == {"n": 2}
+    driver.close()
+
+
+def test_empty_values_delete_only_at_the_read_version(target: Target) -> None:
+    h = harness(target)
+    key = new_key()
+    h.driver.write(key, {"n": 1})
+    record = h.driver.read_versioned(key)
+    assert record is not None
+    h.driver.write(key, {"n": 2})
+    assert h.driver.write_versioned(key, {}, record.version) is False
+    assert h.driver.read(key) == {"n": 2}
+    assert h.driver.write_versioned(key, {}, None) is False  # exists: not a "create"
+    fresh = h.driver.read_versioned(key)
+    assert fresh is not None
+    assert h.driver.write_versioned(key, {}, fresh.version) is True
+    assert target.raw_get(target.prefix + key) is None
+    assert h.driver.write_versioned(new_key(), {}, None) is True  # absent, as expected
+    h.driver.close()
+
+
+def test_unchanged_costs_one_getex_changed_one_script_conflict_one_more_each(
+    target: Target, tools: Any
+) -> None:
+    h = harness(target)
+    store(h, {"n": 0})
+    read_back(h)  # connections open, slot map known
+    tools.reset_stats(*target.servers)
+    unchanged = read_back(h)
+    unchanged.commit()
+    assert tools.command_counts(*target.servers) == {"getex": 1}
+    tools.reset_stats(*target.servers)
+    changed = read_back(h)
+    changed.increment("n")
+    changed.commit()
+    assert tools.command_counts(*target.servers) == {"getex": 1, **ONE_WRITE}
+    slow, fast = read_back(h), read_back(h)
+    fast.increment("n")
+    fast.commit()
+    slow.increment("n", 10)
+    tools.reset_stats(*target.servers)
+    slow.commit()
+    # Refused CAS (EVALSHA, GET), one re-read (GETEX), the merged CAS (EVALSHA, GET, SET).
+    assert tools.command_counts(*target.servers) == {"evalsha": 2, "get": 2, "getex": 1, "set": 1}
+    assert read_back(h).get("n") == 12
+    h.driver.close()
+
+
+# -- genuine overlap: one request held between its read and its commit -----------
+
+SCENARIOS = ["keys", "increments", "clear", "regenerate", "flash"]
+
+
+def _act(scenario: str, session: Session, who: str) -> None:
+    if scenario == "keys":
+        session.put(who, True)
+    elif scenario == "increments":
+        session.increment("n", 1 if who == "slow" else 10)
+    elif scenario == "clear":
+        if who == "fast":
+            session.clear()  # a logout
+        else:
+            session.put("cart", 3)
+    elif scenario == "regenerate":
+        if who == "fast":
+            session.regenerate()
+            session.put("user", 43)
+        else:
+            session.put("cart", 3)
+    else:
+        session.flash(who, f"from {who}")
+
+
+def _check(scenario: str, h: Harness, old_key: str, target: Target, final: Session) -> None:
+    if scenario == "keys":
+        assert final.all() == {"user": 42, "n": 0, "slow": True, "fast": True}
+    elif scenario == "increments":
+        assert final.all() == {"user": 42, "n": 11}
+    elif scenario == "clear":
+        # The logout stays a logout: the old cookie opens nothing, nothing came back.
+        assert final.fresh is True
+        assert final.all() == {}
+        assert target.raw_get(target.prefix + old_key) is None
+    elif scenario == "regenerate":
+        # The old id stays dead; the new one has the regenerated session only.
+        assert target.raw_get(target.prefix + old_key) is None
+        assert final.session_id != old_key
+        assert final.all() == {"user": 43, "n": 0}
+    else:
+        assert final.flash_messages.all() == {"slow": "from slow", "fast": "from fast"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_overlapping_requests_sync(scenario: str, target: Target) -> None:
+    h = harness(target)
+    old_key = store(h, {"user": 42, "n": 0})
+    slow_context = h.context()
+    slow = Session(h.manager, slow_context)
+    slow.initiate()  # held here while the fast request runs start to finish
+    fast_context = h.context()
+    fast = Session(h.manager, fast_context)
+    fast.initiate()
+    _act(scenario, fast, "fast")
+    fast.commit()
+    h.finish(fast_context)
+    _act(scenario, slow, "slow")
+    slow.commit()
+    if scenario not in ("clear", "regenerate"):
+        h.finish(slow_context)
+    _check(scenario, h, old_key, target, read_back(h))
+    h.driver.close()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_overlapping_requests_async(scenario: str, target: Target) -> None:
+    async def main() -> None:
+        h = harness(target, "async")
+        old_key = await astore(h, {"user": 42, "n": 0})
+        slow_context = h.context()
+        slow = Session(h.manager, slow_context)
+        await slow.ainitiate()
+        read = asyncio.Event()
+        committed = asyncio.Event()
+
+        async def fast_request() -> None:
+            await read.wait()
+            context = h.context()
+            fast = Session(h.manager, context)
+            await fast.ainitiate()
+            _act(scenario, fast, "fast")
+            await fast.acommit()
+            h.finish(context)
+            committed.set()
+
+        task = asyncio.create_task(fast_request())
+        read.set()
+        await committed.wait()  # the slow request is held between read and commit
+        _act(scenario, slow, "slow")
+        await slow.acommit()
+        await task
+        if scenario not in ("clear", "regenerate"):
+            h.finish(slow_context)
+        final = Session(h.manager, h.context())
+        await final.ainitiate()
+        _check(scenario, h, old_key, target, final)
+        await h.manager.driver.aclose()
+
+    asyncio.run(main())
+
+
+# -- stress: 8 clients on one cookie ------------------------------------------------
+
+CLIENTS = 8
+INCREMENTS = 50
+
+
+@dataclass
+class Tally:
+    """What each client had acknowledged (a commit that returned)."""
+
+    acknowledged: list[int] = field(default_factory=lambda: [0] * CLIENTS)
+    last: dict[str, int] = field(default_factory=dict)
+    gave_up: list[CommitConflictError] = field(default_factory=list)
+
+    def check(self, values: dict[str, Any]) -> None:
+        # Every acknowledged increment and key is there, nothing else. Clients
+        # hammering one session with no pause between requests (on a loaded
+        # 2-core machine) make core's bounded retry give up now and then: up to
+        # 3% of requests fail with CommitConflictError, unacknowledged, nothing
+        # of them stored. That must stay the exception.
+        assert values["n"] == sum(self.acknowledged)
+        assert {k: v for k, v in values.items() if k.startswith("client")} == self.last
+        assert len(self.gave_up) <= CLIENTS * INCREMENTS // 10, self.gave_up[:1]
+
+
+def _stress_target(target: Target) -> None:
+    if target.name == "sentinel":
+        pytest.skip("the same server as standalone; the stress runs on standalone and Cluster")
+
+
+def test_stress_sync_threads_on_one_cookie(target: Target) -> None:
+    _stress_target(target)
+    h = harness(target)
+    store(h, {"n": 0})
+    cookies = dict(h.jar)
+    tally = Tally()
+    start = threading.Barrier(CLIENTS)
+
+    def client(index: int) -> None:
+        start.wait()
+        for i in range(INCREMENTS):
+            session = Session(h.manager, RequestContext(cookies))
+            session.initiate()
+            session.increment("n")
+            session.put(f"client{index}", i)
+            try:
+                session.commit()
+            except CommitConflictError as exc:
+                tally.gave_up.append(exc)
+                continue
+            tally.acknowledged[index] += 1
+            tally.last[f"client{index}"] = i
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(tally.acknowledged) + len(tally.gave_up) == CLIENTS * INCREMENTS
+    tally.check(read_back(h).all())
+    h.driver.close()
+
+
+def test_stress_async_tasks_on_one_cookie(target: Target) -> None:
+    _stress_target(target)
+
+    async def main() -> None:
+        h = harness(target, "async")
+        await astore(h, {"n": 0})
+        cookies = dict(h.jar)
+        tally = Tally()
+
+        async def client(index: int) -> None:
+            for i in range(INCREMENTS):
+                session = Session(h.manager, RequestContext(cookies))
+                await session.ainitiate()
+                session.increment("n")
+                session.put(f"client{index}", i)
+                try:
+                    await session.acommit()
+                except CommitConflictError as exc:
+                    tally.gave_up.append(exc)
+                    continue
+                tally.acknowledged[index] += 1
+                tally.last[f"client{index}"] = i
+
+        await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+        assert sum(tally.acknowledged) + len(tally.gave_up) == CLIENTS * INCREMENTS
+        final = Session(h.manager, h.context())
+        await final.ainitiate()
+        tally.check(final.all())
+        await h.manager.driver.aclose()
+
+    asyncio.run(main())
