@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import redis
-import redis.asyncio
-import redis.asyncio.sentinel
-import redis.sentinel
 from sessions import Session
 from sessions.commits import CommitConflictError
 from sessions.driver import Record, RequestContext
 from sessions.testing import Harness, new_key
-from sessions.testing.servers import ServerProcess
-from sessions_redis.driver import RedisDriver
 from sessions_redis.records import parse
 from sessions_redis.scripts import CAS
 
@@ -32,80 +25,6 @@ AGE = 600
 # What INFO commandstats shows for one compare-and-set: the EVALSHA, and the
 # GET and SET it runs inside the server (not round trips).
 ONE_WRITE = {"evalsha": 1, "get": 1, "set": 1}
-
-
-@dataclass
-class Target:
-    """Where a test's sessions live: driver options, and the servers to count on."""
-
-    name: str
-    options: dict[str, Any]
-    servers: list[ServerProcess]
-    prefix: str
-    admins: list[redis.Redis] = field(default_factory=list)
-
-    def raw_get(self, key: str) -> bytes | None:
-        for admin in self.admins:
-            try:
-                value: bytes | None = admin.get(key)
-            except redis.ResponseError:  # MOVED: another cluster node has it
-                continue
-            return value
-        return None
-
-    def raw_ttl(self, key: str) -> int:
-        for admin in self.admins:
-            try:
-                return int(admin.ttl(key))
-            except redis.ResponseError:
-                continue
-        raise AssertionError(f"no node has {key}")
-
-    def raw_set(self, key: str, value: bytes, ttl: int = AGE) -> None:
-        for admin in self.admins:
-            try:
-                admin.set(key, value, ex=ttl)
-                return
-            except redis.ResponseError:
-                continue
-        raise AssertionError(f"no node accepted {key}")
-
-
-@pytest.fixture(params=["standalone", "sentinel", "cluster"])
-def target(request: pytest.FixtureRequest, tools: Any) -> Target:
-    prefix = f"v{secrets.token_hex(3)}:"
-    kind = request.param
-    if kind == "standalone":
-        server = request.getfixturevalue("redis_server")
-        servers = [server]
-        options: dict[str, Any] = {"url": tools.url_of(server)}
-    elif kind == "cluster":
-        cluster = request.getfixturevalue("redis_cluster")
-        servers = list(cluster.nodes)
-        options = {"url": cluster.url, "cluster": True}
-    else:
-        group = request.getfixturevalue("redis_sentinel")
-        servers = [group.master]
-        # A Sentinel client per flavour; the driver picks the one it needs.
-        options = {"sentinel": group}
-    options["key_prefix"] = prefix
-    return Target(kind, options, servers, prefix, [tools.admin(s) for s in servers])
-
-
-def _driver_options(target: Target, flavour: str) -> dict[str, Any]:
-    options = dict(target.options)
-    group = options.pop("sentinel", None)
-    if group is not None:
-        sentinels = [("127.0.0.1", group.sentinel.port)]
-        if flavour == "async":
-            options["client"] = redis.asyncio.sentinel.Sentinel(sentinels).master_for(group.service)
-        else:
-            options["client"] = redis.sentinel.Sentinel(sentinels).master_for(group.service)
-    return options
-
-
-def harness(target: Target, flavour: str = "sync") -> Harness:
-    return Harness(RedisDriver, _driver_options(target, flavour), AGE)
 
 
 def open_session(h: Harness) -> Session:
@@ -147,8 +66,8 @@ def read_back(h: Harness) -> Session:
 # -- the record format and the script ------------------------------------------------
 
 
-def test_record_carries_version_and_tag_header(target: Target) -> None:
-    h = harness(target)
+def test_record_carries_version_and_tag_header(target: Any) -> None:
+    h = target.harness()
     driver = h.driver
     key = new_key()
     driver.write(key, {"user": "ada"})
@@ -168,8 +87,8 @@ def test_record_carries_version_and_tag_header(target: Target) -> None:
     driver.close()
 
 
-def test_previous_release_record_reads_as_version_zero_and_upgrades(target: Target) -> None:
-    h = harness(target)
+def test_previous_release_record_reads_as_version_zero_and_upgrades(target: Any) -> None:
+    h = target.harness()
     key = new_key()
     # Exactly what the previous release stored: the codec's JSON, no header.
     target.raw_set(target.prefix + key, b'{"user":"ada","n":1}')
@@ -184,8 +103,8 @@ def test_previous_release_record_reads_as_version_zero_and_upgrades(target: Targ
     h.driver.close()
 
 
-def test_upgrade_logs_nobody_out_through_core(target: Target) -> None:
-    h = harness(target)
+def test_upgrade_logs_nobody_out_through_core(target: Any) -> None:
+    h = target.harness()
     key = store(h, {"user": "ada"})
     # The server still holds what the previous release wrote for this cookie.
     target.raw_set(target.prefix + key, b'{"user":"ada","visits":1}')
@@ -198,8 +117,8 @@ def test_upgrade_logs_nobody_out_through_core(target: Target) -> None:
     h.driver.close()
 
 
-def test_plain_write_gives_a_new_version_a_concurrent_cas_notices(target: Target) -> None:
-    h = harness(target)
+def test_plain_write_gives_a_new_version_a_concurrent_cas_notices(target: Any) -> None:
+    h = target.harness()
     key = new_key()
     h.driver.write(key, {"n": 1})
     first = h.driver.read_versioned(key)
@@ -213,8 +132,8 @@ def test_plain_write_gives_a_new_version_a_concurrent_cas_notices(target: Target
     h.driver.close()
 
 
-def test_writes_use_the_sessions_own_age(target: Target) -> None:
-    h = harness(target)
+def test_writes_use_the_sessions_own_age(target: Any) -> None:
+    h = target.harness()
     driver = h.driver
     key, other = new_key(), new_key()
     assert driver.write_versioned(key, {"a": 1, "__age__": 30}, None) is True
@@ -224,8 +143,8 @@ def test_writes_use_the_sessions_own_age(target: Target) -> None:
     driver.close()
 
 
-def test_missing_script_falls_back_to_eval(target: Target, tools: Any) -> None:
-    h = harness(target)
+def test_missing_script_falls_back_to_eval(target: Any, tools: Any) -> None:
+    h = target.harness()
     key = new_key()
     h.driver.write(key, {"n": 1})
     for admin in target.admins:
@@ -246,11 +165,11 @@ def test_missing_script_falls_back_to_eval(target: Target, tools: Any) -> None:
     h.driver.close()
 
 
-def test_a_write_sent_again_after_a_lost_reply_reports_success(target: Target) -> None:
+def test_a_write_sent_again_after_a_lost_reply_reports_success(target: Any) -> None:
     # A connection dropped after the server ran the script: the retry (same
     # arguments, same new version) must not look like a conflict, or core
     # would replay this request's increments a second time.
-    h = harness(target)
+    h = target.harness()
     driver = h.driver
     key = new_key()
     driver.write(key, {"n": 1})
@@ -266,8 +185,8 @@ def test_a_write_sent_again_after_a_lost_reply_reports_success(target: Target) -
     driver.close()
 
 
-def test_empty_values_delete_only_at_the_read_version(target: Target) -> None:
-    h = harness(target)
+def test_empty_values_delete_only_at_the_read_version(target: Any) -> None:
+    h = target.harness()
     key = new_key()
     h.driver.write(key, {"n": 1})
     record = h.driver.read_versioned(key)
@@ -285,9 +204,9 @@ def test_empty_values_delete_only_at_the_read_version(target: Target) -> None:
 
 
 def test_unchanged_costs_one_getex_changed_one_script_conflict_one_more_each(
-    target: Target, tools: Any
+    target: Any, tools: Any
 ) -> None:
-    h = harness(target)
+    h = target.harness()
     store(h, {"n": 0})
     read_back(h)  # connections open, slot map known
     tools.reset_stats(*target.servers)
@@ -336,7 +255,7 @@ def _act(scenario: str, session: Session, who: str) -> None:
         session.flash(who, f"from {who}")
 
 
-def _check(scenario: str, h: Harness, old_key: str, target: Target, final: Session) -> None:
+def _check(scenario: str, h: Harness, old_key: str, target: Any, final: Session) -> None:
     if scenario == "keys":
         assert final.all() == {"user": 42, "n": 0, "slow": True, "fast": True}
     elif scenario == "increments":
@@ -356,8 +275,8 @@ def _check(scenario: str, h: Harness, old_key: str, target: Target, final: Sessi
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_overlapping_requests_sync(scenario: str, target: Target) -> None:
-    h = harness(target)
+def test_overlapping_requests_sync(scenario: str, target: Any) -> None:
+    h = target.harness()
     old_key = store(h, {"user": 42, "n": 0})
     slow_context = h.context()
     slow = Session(h.manager, slow_context)
@@ -377,9 +296,9 @@ def test_overlapping_requests_sync(scenario: str, target: Target) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_overlapping_requests_async(scenario: str, target: Target) -> None:
+def test_overlapping_requests_async(scenario: str, target: Any) -> None:
     async def main() -> None:
-        h = harness(target, "async")
+        h = target.harness("async")
         old_key = await astore(h, {"user": 42, "n": 0})
         slow_context = h.context()
         slow = Session(h.manager, slow_context)
@@ -438,14 +357,14 @@ class Tally:
         assert len(self.gave_up) <= CLIENTS * INCREMENTS // 10, self.gave_up[:1]
 
 
-def _stress_target(target: Target) -> None:
+def _stress_target(target: Any) -> None:
     if target.name == "sentinel":
         pytest.skip("the same server as standalone; the stress runs on standalone and Cluster")
 
 
-def test_stress_sync_threads_on_one_cookie(target: Target) -> None:
+def test_stress_sync_threads_on_one_cookie(target: Any) -> None:
     _stress_target(target)
-    h = harness(target)
+    h = target.harness()
     store(h, {"n": 0})
     cookies = dict(h.jar)
     tally = Tally()
@@ -476,11 +395,11 @@ def test_stress_sync_threads_on_one_cookie(target: Target) -> None:
     h.driver.close()
 
 
-def test_stress_async_tasks_on_one_cookie(target: Target) -> None:
+def test_stress_async_tasks_on_one_cookie(target: Any) -> None:
     _stress_target(target)
 
     async def main() -> None:
-        h = harness(target, "async")
+        h = target.harness("async")
         await astore(h, {"n": 0})
         cookies = dict(h.jar)
         tally = Tally()

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ClassVar, TypeVar
 
 import anyio.to_thread
 from redis.exceptions import RedisError, ResponseError
 from sessions.codec import decode, encode
-from sessions.driver import Driver, DriverConfig, Option, Record
+from sessions.driver import Driver, DriverConfig, Option, Record, StoredSession
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.record import store_age, tag_of
 
@@ -40,10 +40,21 @@ from .clients import (
 )
 from .records import UnreadableRecord, new_version, pack, parse
 from .scripts import CAS
+from .tags import (
+    Step,
+    apipeline,
+    destroy_tagged_plan,
+    peek_plan,
+    pipeline,
+    run_scripts_async,
+    run_scripts_sync,
+    tagged_plan,
+)
 
 __all__ = ["RedisDriver"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: redis-py's errors and the socket errors beneath them: the server is unreachable,
 #: dropped the connection, timed out or refused the command.
@@ -158,6 +169,10 @@ class RedisDriver(Driver):
         except (UnreadableRecord, DecodeError) as exc:
             self._unreadable(session_id, str(exc))
             return None
+
+    def _decoded(self, session_id: str, data: bytes) -> dict[str, Any] | None:
+        record = self._record(session_id, data)
+        return None if record is None else record.values
 
     def tag_key(self, tag: str) -> str:
         """The Redis set indexing the sessions tagged ``tag``."""
@@ -278,6 +293,47 @@ class RedisDriver(Driver):
         except _FAILURES as exc:
             raise self._failed("touch", exc) from exc
 
+    # -- tagging (sync) -------------------------------------------------------------
+
+    def _steps(self, operation: str, plan: Generator[Step, Any, R]) -> R:
+        client = self._client(operation)
+        try:
+            step = next(plan)
+            while True:
+                kind = step[0]
+                if kind == "script":
+                    reply = step[1].run(client, step[2], step[3])
+                elif kind == "command":
+                    reply = client.execute_command(*step[1])
+                elif kind == "pipeline":
+                    reply = pipeline(client, step[1])
+                else:
+                    reply = run_scripts_sync(client, step[1], step[2])
+                step = plan.send(reply)
+        except StopIteration as done:
+            result: R = done.value
+            return result
+        except _FAILURES as exc:
+            raise self._failed(operation, exc) from exc
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """The session and its expiry, read without refreshing it (one script: GET, PTTL)."""
+        plan = peek_plan(self._prefix + session_id, session_id, self._decoded, self._age)
+        return self._steps("peek", plan)
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session tagged ``tag``: one script off Cluster; on Cluster,
+        SMEMBERS then one pipeline per node (sent at once). Stale members are pruned."""
+        plan = tagged_plan(
+            self._prefix, self.tag_key(tag), tag, self._cluster, self._decoded, self._age
+        )
+        return self._steps("tagged", plan)
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session tagged ``tag`` except ``keep``; return how many."""
+        plan = destroy_tagged_plan(self._prefix, self.tag_key(tag), tag, keep, self._cluster)
+        return self._steps("destroy_tagged", plan)
+
     # -- async flavour ----------------------------------------------------------------
 
     def _aclient(self) -> Any:
@@ -382,6 +438,52 @@ class RedisDriver(Driver):
             "touch", client.execute_command("EXPIRE", self._prefix + session_id, self._age)
         )
         return None
+
+    # -- tagging (async) ------------------------------------------------------------
+
+    async def _asteps(self, operation: str, plan: Generator[Step, Any, R]) -> R:
+        client = self._aclient()
+        try:
+            step = next(plan)
+            while True:
+                kind = step[0]
+                if kind == "script":
+                    reply = await step[1].arun(client, step[2], step[3])
+                elif kind == "command":
+                    reply = await client.execute_command(*step[1])
+                elif kind == "pipeline":
+                    reply = await apipeline(client, step[1])
+                else:
+                    reply = await run_scripts_async(client, step[1], step[2])
+                step = plan.send(reply)
+        except StopIteration as done:
+            result: R = done.value
+            return result
+        except _FAILURES as exc:
+            raise self._failed(operation, exc) from exc
+
+    async def apeek(self, session_id: str) -> StoredSession | None:
+        """Async :meth:`peek`."""
+        if self._aclient() is None:
+            return await self._offload(self.peek, session_id)
+        plan = peek_plan(self._prefix + session_id, session_id, self._decoded, self._age)
+        return await self._asteps("peek", plan)
+
+    async def atagged(self, tag: str) -> list[StoredSession]:
+        """Async :meth:`tagged`."""
+        if self._aclient() is None:
+            return await self._offload(self.tagged, tag)
+        plan = tagged_plan(
+            self._prefix, self.tag_key(tag), tag, self._cluster, self._decoded, self._age
+        )
+        return await self._asteps("tagged", plan)
+
+    async def adestroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Async :meth:`destroy_tagged`."""
+        if self._aclient() is None:
+            return await self._offload(self.destroy_tagged, tag, keep)
+        plan = destroy_tagged_plan(self._prefix, self.tag_key(tag), tag, keep, self._cluster)
+        return await self._asteps("destroy_tagged", plan)
 
     # -- resources --------------------------------------------------------------------
 
