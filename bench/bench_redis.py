@@ -106,7 +106,9 @@ class Server:
         if scripts:
             # GET/SET run by our script inside the server (this library sends
             # no bare GET or SET): not round trips; shown apart.
-            inside = {k: counts.pop(k) for k in ("get", "set", "del", "sadd") if k in counts}
+            inside = {
+                k: counts.pop(k) for k in ("getrange", "get", "set", "del", "sadd") if k in counts
+            }
         total = sum(counts.values()) / COUNTED_REQUESTS
         detail = "+".join(f"{name.upper()}" for name in sorted(counts, key=counts.__getitem__))
         if scripts and inside:

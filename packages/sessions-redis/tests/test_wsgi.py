@@ -54,7 +54,7 @@ def test_sync_round_trip_and_command_costs(
     assert counted(client, "/put?lang=fr", redis_server, tools) == {
         "getex": 1,
         "evalsha": 1,  # the compare-and-set script, and inside it:
-        "get": 1,
+        "getrange": 1,
         "set": 1,
     }
     assert json.loads(client.get("/get").data) == {"user": "ada", "lang": "fr"}

@@ -24,6 +24,10 @@ __all__ = ["CAS", "DESTROY_IF_TAGGED", "PEEK", "TAG_QUERY", "Script"]
 
 # header(rec) -> version string (or false: unreadable), tag ('' when untagged).
 # Mirrors sessions_redis.records.parse.
+#
+# stored(key) -> present, version, tag: the same, read with GETRANGE so that a
+# write never copies the whole record into Lua: 300 bytes hold the header and
+# any tag up to about 256 bytes; a longer tag costs a second GETRANGE.
 _HEADER = """
 local function header(rec)
   if type(rec) ~= 'string' then return false, '' end
@@ -38,6 +42,19 @@ local function header(rec)
   if not n then return false, '' end
   local start = #head + 3
   return string.sub(head, 1, comma - 1), string.sub(rec, start, start + n - 1)
+end
+
+local function stored(key)
+  local rec = redis.pcall('GETRANGE', key, 0, 299)
+  if type(rec) ~= 'string' then return true, false, '' end
+  if rec == '' then return false, false, '' end
+  local n = string.match(string.sub(rec, 1, 40), '^v%d+,(%d+):')
+  if n then
+    local last = string.find(rec, ':', 1, true) + tonumber(n)  -- the tag's last byte
+    if last > #rec then rec = redis.call('GETRANGE', key, 0, last - 1) end
+  end
+  local version, tag = header(rec)
+  return true, version, tag
 end
 """
 
@@ -77,8 +94,7 @@ class Script:
 CAS = Script(
     "cas",
     """
-local rec = redis.pcall('GET', KEYS[1])
-local version, tag = header(rec)
+local present, version, tag = stored(KEYS[1])
 if version == ARGV[2] then
   -- This very write, sent again after its reply was lost: it already happened.
   if ARGV[5] ~= '' and KEYS[2] == nil then return 2 end
@@ -91,7 +107,7 @@ elseif expected ~= '*' and version ~= expected then
   return 0
 end
 if ARGV[3] == '' then
-  if rec then redis.call('DEL', KEYS[1]) end
+  if present then redis.call('DEL', KEYS[1]) end
   return 1
 end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
@@ -118,8 +134,7 @@ return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 DESTROY_IF_TAGGED = Script(
     "destroy_if_tagged",
     """
-local rec = redis.pcall('GET', KEYS[1])
-local version, tag = header(rec)
+local present, version, tag = stored(KEYS[1])
 if version and tag == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
