@@ -250,6 +250,30 @@ def async_ours(server: Server, write: bool) -> Any:
     return SessionMiddleware(_starlette(_session_view(write)), SessionManager(config))
 
 
+def _tagged_view(write: bool) -> Callable[..., Any]:
+    from starlette.responses import PlainTextResponse
+
+    # As _session_view, for a signed-in user: the session carries a tag (set at
+    # the first request, unchanged after), so every write maintains the index.
+    async def view(request: Any) -> Any:
+        session = request.session
+        n = session.get("n")
+        if n is None:
+            session.tag("user:1234567")
+        if n is None or write:
+            session["n"] = (n or 0) + 1
+        return PlainTextResponse("ok")
+
+    return view
+
+
+def async_ours_tagged(server: Server, write: bool) -> Any:
+    from sessions import SessionManager
+    from sessions.asgi import SessionMiddleware
+
+    return SessionMiddleware(_starlette(_tagged_view(write)), SessionManager(_ours_config(server)))
+
+
 def async_starsessions(server: Server, write: bool) -> Any:
     from starsessions import SessionAutoloadMiddleware, SessionMiddleware
     from starsessions.stores.redis import RedisStore
@@ -355,6 +379,26 @@ def sync_ours_wsgi(server: Server, write: bool) -> Any:
     return SessionMiddleware(app, SessionManager(config))
 
 
+def sync_ours_tagged(server: Server, write: bool) -> Any:
+    from flask import session
+    from sessions import SessionManager
+    from sessions.flask import FlaskSessions
+
+    app = _flask()
+    FlaskSessions(app, SessionManager(_ours_config(server)), templates=False)
+
+    @app.route("/")
+    def view() -> str:
+        n = session.get("n")
+        if n is None:
+            session.tag("user:1234567")  # type: ignore[attr-defined]
+        if n is None or write:
+            session["n"] = (n or 0) + 1
+        return "ok"
+
+    return app
+
+
 def sync_flask_session(server: Server, write: bool) -> Any:
     from flask_session import Session
 
@@ -372,69 +416,89 @@ def sync_flask_session(server: Server, write: bool) -> Any:
 # -- the versioned write against the unconditional one -------------------------------
 
 
+def _ours_driver(server: Server, cluster: bool = False, url: str | None = None) -> Any:
+    from sessions.config import SessionConfig
+    from sessions.driver import DriverConfig
+    from sessions_redis.driver import RedisDriver
+
+    options = {opt.name: opt.default for opt in RedisDriver.options}
+    options.update(url=url or server.url, cluster=cluster)
+    config = SessionConfig(secret="bench-secret-0123456789abcdef0123456789", age=AGE)
+    return RedisDriver(DriverConfig("redis", options, AGE, config))
+
+
 def _write_paths(server: Server, rounds: int, n: int) -> list[Result]:
     """µs per write of a 1 KB session, client only, over the same lane: the
     previous release's ``SET key payload EX age`` against today's compare-and-set
     (the driver's own encode + header + EVALSHA, each write at the version the
-    previous one set)."""
+    previous one set), untagged and tagged (the tag unchanged, as on every
+    request after login)."""
     from sessions.codec import encode
-    from sessions.config import SessionConfig
-    from sessions.driver import DriverConfig
-    from sessions_redis.driver import RedisDriver
     from sessions_redis.lanes import AsyncLane, SyncLane
     from sessions_redis.scripts import CAS
 
-    values = {"blob": "x" * 1000, "n": 1}
-    options = {opt.name: opt.default for opt in RedisDriver.options}
-    options["url"] = server.url
-    config = SessionConfig(secret="bench-secret-0123456789abcdef0123456789", age=AGE)
-    driver = RedisDriver(DriverConfig("redis", options, AGE, config))
+    plain = {"blob": "x" * 1000, "n": 1}
+    tagged = {**plain, "__tag__": "user:1234567"}
+    driver = _ours_driver(server)
     group = "one write of a 1 KB session, client only (no app), same lane"
-    set_key, cas_key = "paths:set", "paths:cas"
+    names = ("SET EX (previous release)", "compare-and-set EVALSHA", "compare-and-set, tagged")
+    best: dict[str, float] = {}
 
-    def sync_paths() -> dict[str, Callable[[], Any]]:
-        lane = SyncLane(redis.Redis.from_url(server.url), retries=1)
+    def keep(name: str, us: float) -> None:
+        best[name] = min(us, best.get(name, us))
+
+    lane = SyncLane(redis.Redis.from_url(server.url), retries=1)
+
+    def cas_writer(session_id: str, values: dict[str, Any]) -> Callable[[], None]:
         expected = [""]
+        server.admin.delete(driver.key(session_id))
 
         def cas() -> None:
-            keys, args = driver._cas_call(cas_key, values, expected[0])
-            assert CAS.run(lane, keys, args) == 1
+            keys, args = driver._cas_call(session_id, values, expected[0])
+            assert CAS.run(lane, keys, args) == (
+                2 if expected[0] == "" and "__tag__" in values else 1
+            )
             expected[0] = args[1]
 
-        return {
-            "sync: SET EX (previous release)": lambda: lane.execute_command(
-                "SET", set_key, encode(values), "EX", AGE
-            ),
-            "sync: compare-and-set EVALSHA": cas,
-        }
+        return cas
 
-    best: dict[str, float] = {}
-    paths = sync_paths()
-    server.admin.delete(driver.key(cas_key))
+    sync_paths: dict[str, Callable[[], Any]] = {
+        names[0]: lambda: lane.execute_command("SET", "paths:set", encode(plain), "EX", AGE),
+        names[1]: cas_writer("paths-cas", plain),
+        names[2]: cas_writer("paths-tagged", tagged),
+    }
     for _ in range(rounds):
-        for name, fn in paths.items():
+        for name, fn in sync_paths.items():
             for _ in range(100):
                 fn()
             start = time.perf_counter()
             for _ in range(n):
                 fn()
-            us = (time.perf_counter() - start) / n * 1e6
-            best[name] = min(us, best.get(name, us))
+            keep("sync: " + name, (time.perf_counter() - start) / n * 1e6)
+    lane.close()
 
     async def async_paths() -> None:
-        lane = AsyncLane(redis.asyncio.Redis.from_url(server.url), retries=1, timeout=2.0)
-        expected = [""]
-        server.admin.delete(driver.key(cas_key))
+        alane = AsyncLane(redis.asyncio.Redis.from_url(server.url), retries=1, timeout=2.0)
 
-        async def cas() -> None:
-            keys, args = driver._cas_call(cas_key, values, expected[0])
-            assert await CAS.arun(lane, keys, args) == 1
-            expected[0] = args[1]
+        def acas_writer(session_id: str, values: dict[str, Any]) -> Callable[[], Any]:
+            expected = [""]
+            server.admin.delete(driver.key(session_id))
 
-        async def plain() -> None:
-            await lane.execute_command("SET", set_key, encode(values), "EX", AGE)
+            async def cas() -> None:
+                keys, args = driver._cas_call(session_id, values, expected[0])
+                assert await CAS.arun(alane, keys, args) in (1, 2)
+                expected[0] = args[1]
 
-        paths = {"async: SET EX (previous release)": plain, "async: compare-and-set EVALSHA": cas}
+            return cas
+
+        async def set_ex() -> None:
+            await alane.execute_command("SET", "paths:set", encode(plain), "EX", AGE)
+
+        paths = {
+            names[0]: set_ex,
+            names[1]: acas_writer("paths-cas", plain),
+            names[2]: acas_writer("paths-tagged", tagged),
+        }
         for _ in range(rounds):
             for name, fn in paths.items():
                 for _ in range(100):
@@ -442,22 +506,134 @@ def _write_paths(server: Server, rounds: int, n: int) -> list[Result]:
                 start = time.perf_counter()
                 for _ in range(n):
                     await fn()
-                us = (time.perf_counter() - start) / n * 1e6
-                best[name] = min(us, best.get(name, us))
-        await lane.aclose()
+                keep("async: " + name, (time.perf_counter() - start) / n * 1e6)
+        await alane.aclose()
 
     asyncio.run(async_paths())
     driver.close()
     results = []
     for flavour in ("sync", "async"):
-        plain_us = best[f"{flavour}: SET EX (previous release)"]
-        for name in (
-            f"{flavour}: SET EX (previous release)",
-            f"{flavour}: compare-and-set EVALSHA",
-        ):
-            notes = {} if "SET EX" in name else {"vs SET": f"x{best[name] / plain_us:.2f}"}
-            results.append(Result(group, name, best[name], notes))
+        plain_us = best[f"{flavour}: {names[0]}"]
+        untagged_us = best[f"{flavour}: {names[1]}"]
+        for name in names:
+            us = best[f"{flavour}: {name}"]
+            notes = {}
+            if name != names[0]:
+                notes["vs SET"] = f"x{us / plain_us:.2f}"
+            if name == names[2]:
+                notes["vs untagged"] = f"x{us / untagged_us:.2f}"
+            results.append(Result(group, f"{flavour}: {name}", us, notes))
     return results
+
+
+# -- listing and destroying a tag's sessions ------------------------------------------------
+
+TAG_SESSIONS = 1000
+
+
+def _counting(plan: Any, steps: list[str]) -> Any:
+    """Pass a driver plan's steps through, noting each one (one round trip each;
+    a pipeline step reaches every node concerned at once)."""
+    try:
+        step = plan.send(None)
+        while True:
+            steps.append(step[0] if step[0] != "command" else step[1][0])
+            step = plan.send((yield step))
+    except StopIteration as done:
+        return done.value
+
+
+def _tag_queries(server: Server, rounds: int) -> list[Result]:
+    """µs and round trips to list, then destroy, the 1,000 sessions of one tag:
+    on the standalone server (one script each) and on a 3-master Cluster
+    (SMEMBERS, then one pipeline split per node and sent to all at once)."""
+    import sessions_redis.driver as module
+
+    group = f"{TAG_SESSIONS:,} sessions of one tag: list (tagged) and destroy (destroy_tagged)"
+    steps: list[str] = []
+    originals = (module.tagged_plan, module.destroy_tagged_plan)
+    module.tagged_plan = lambda *a: _counting(originals[0](*a), steps)  # type: ignore[assignment]
+    module.destroy_tagged_plan = lambda *a: _counting(originals[1](*a), steps)  # type: ignore[assignment]
+    results = []
+    cluster = _start_cluster()
+    try:
+        targets = [("standalone", _ours_driver(server), [server.admin])]
+        if cluster is not None:
+            nodes, cleanup = cluster
+            url = f"redis://127.0.0.1:{nodes[0].port}/0"
+            admins = [redis.Redis(port=node.port) for node in nodes]
+            targets.append(("3-master Cluster", _ours_driver(server, True, url), admins))
+        # Commands the client sends (standalone: the scripts run the rest inside).
+        sent = {
+            "standalone": ("evalsha", "eval"),
+            "3-master Cluster": ("evalsha", "eval", "smembers", "get", "pttl", "srem", "sadd"),
+        }
+        for name, driver, admins in targets:
+            best: dict[str, float] = {}
+            counts: dict[str, str] = {}
+            for _ in range(rounds):
+                ids = [f"bench-tag-{i:04d}-{time.time_ns()}" for i in range(TAG_SESSIONS)]
+                for session_id in ids:
+                    driver.write(session_id, {"__tag__": "user:1", "n": 1})
+                for label, run in (
+                    ("list", lambda: driver.tagged("user:1")),
+                    ("destroy", lambda: driver.destroy_tagged("user:1")),
+                ):
+                    for admin in admins:
+                        admin.config_resetstat()
+                    steps.clear()
+                    start = time.perf_counter()
+                    found = run()
+                    us = (time.perf_counter() - start) * 1e6
+                    assert (len(found) if label == "list" else found) == TAG_SESSIONS
+                    best[label] = min(us, best.get(label, us))
+                    commands = 0
+                    for admin in admins:
+                        stats = admin.info("commandstats")
+                        commands += sum(
+                            int(v["calls"])
+                            for k, v in stats.items()
+                            if k.removeprefix("cmdstat_")
+                            in ("evalsha", "eval", "smembers", "get", "pttl", "srem", "sadd")
+                            and not (name == "standalone" and k != "cmdstat_evalsha")
+                        )
+                    counts[label] = f"{len(steps)} ({'+'.join(steps)}), {commands} commands sent"
+            for label in ("list", "destroy"):
+                notes = {"round trips": counts[label]}
+                results.append(Result(group, f"{name}: {label}", best[label], notes))
+            driver.close()
+        if cluster is not None:
+            for admin in admins:
+                admin.close()
+            cleanup()
+    finally:
+        module.tagged_plan, module.destroy_tagged_plan = originals
+    return results
+
+
+def _start_cluster() -> tuple[list[Any], Callable[[], None]] | None:
+    """A 3-master cluster from the redis tests' own builder (None if it cannot start)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "packages/sessions-redis/tests/conftest.py"
+    spec = importlib.util.spec_from_file_location("bench_redis_cluster_builder", path)
+    if spec is None or spec.loader is None:
+        return None
+    builder = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = builder  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(builder)
+        nodes = builder.start_cluster("bench-cluster", 3, 0)
+    except Exception as exc:  # no redis-cli, no cluster support: report standalone only
+        print(f"(no cluster for the tag queries: {exc})", file=sys.stderr)
+        return None
+
+    def cleanup() -> None:
+        for node in nodes:
+            node.cleanup()
+
+    return nodes, cleanup
 
 
 # -- concurrent increments on one cookie ---------------------------------------------------
@@ -732,6 +908,7 @@ ASYNC: list[tuple[str, Factory]] = [
     ("floor", async_floor),
     ("floor, connection API", async_floor_lean),
     ("sessions-redis", async_ours),
+    ("sessions-redis, tagged session", async_ours_tagged),
     ("starsessions RedisStore", async_starsessions),
 ]
 SYNC: list[tuple[str, Factory]] = [
@@ -739,6 +916,7 @@ SYNC: list[tuple[str, Factory]] = [
     ("floor", sync_floor),
     ("floor, connection API", sync_floor_lean),
     ("sessions-redis", sync_ours),
+    ("sessions-redis, tagged session", sync_ours_tagged),
     ("sessions-redis, WSGI middleware", sync_ours_wsgi),
     ("Flask-Session redis", sync_flask_session),
 ]
@@ -856,6 +1034,7 @@ def main(quick: bool) -> str:
     try:
         results += _client_paths(server, rounds, batch * repeats)
         results += _write_paths(server, rounds, batch * repeats)
+        results += _tag_queries(server, 3 if quick else 7)
         results += _concurrent(server)
         for write in (False, True):
             kind = "read-write" if write else "read-only"

@@ -31,30 +31,24 @@ __all__ = ["CAS", "DESTROY_IF_TAGGED", "PEEK", "TAG_QUERY", "Script"]
 _HEADER = """
 local function header(rec)
   if type(rec) ~= 'string' then return false, '' end
-  local first = string.byte(rec, 1)
-  if first == 123 then return '0', '' end
-  if first ~= 118 then return false, '' end
-  local head = string.match(string.sub(rec, 1, 40), '^v([%d,]+):')
-  if not head then return false, '' end
-  local comma = string.find(head, ',', 1, true)
-  if not comma then return head, '' end
-  local n = tonumber(string.sub(head, comma + 1))
-  if not n then return false, '' end
-  local start = #head + 3
-  return string.sub(head, 1, comma - 1), string.sub(rec, start, start + n - 1)
+  if string.byte(rec, 1) == 123 then return '0', '' end
+  local version, n, colon = string.match(rec, '^v(%d+),?(%d*)():')
+  if not version then return false, '' end
+  if n == '' then return version, '' end
+  return version, string.sub(rec, colon + 1, colon + tonumber(n))
 end
 
 local function stored(key)
   local rec = redis.pcall('GETRANGE', key, 0, 299)
   if type(rec) ~= 'string' then return true, false, '' end
   if rec == '' then return false, false, '' end
-  local n = string.match(string.sub(rec, 1, 40), '^v%d+,(%d+):')
-  if n then
-    local last = string.find(rec, ':', 1, true) + tonumber(n)  -- the tag's last byte
-    if last > #rec then rec = redis.call('GETRANGE', key, 0, last - 1) end
-  end
-  local version, tag = header(rec)
-  return true, version, tag
+  if string.byte(rec, 1) == 123 then return true, '0', '' end
+  local version, n, colon = string.match(rec, '^v(%d+),?(%d*)():')
+  if not version then return true, false, '' end
+  if n == '' then return true, version, '' end
+  local last = colon + tonumber(n)
+  if last > #rec then rec = redis.call('GETRANGE', key, 0, last - 1) end
+  return true, version, string.sub(rec, colon + 1, last)
 end
 """
 
