@@ -593,9 +593,7 @@ def _tag_queries(server: Server, rounds: int) -> list[Result]:
                         commands += sum(
                             int(v["calls"])
                             for k, v in stats.items()
-                            if k.removeprefix("cmdstat_")
-                            in ("evalsha", "eval", "smembers", "get", "pttl", "srem", "sadd")
-                            and not (name == "standalone" and k != "cmdstat_evalsha")
+                            if k.removeprefix("cmdstat_") in sent[name]
                         )
                     counts[label] = f"{len(steps)} ({'+'.join(steps)}), {commands} commands sent"
             for label in ("list", "destroy"):
