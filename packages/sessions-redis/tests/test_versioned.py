@@ -127,6 +127,8 @@ def test_plain_write_gives_a_new_version_a_concurrent_cas_notices(target: Any) -
     assert second.version != first.version
     assert h.driver.write_versioned(key, {"n": 2}, first.version) is False
     assert h.driver.write_versioned(key, {"n": 2}, second.version) is True
+    h.driver.write(key, {})  # a plain write stores even an empty dict (only a CAS of {} deletes)
+    assert h.driver.read(key) == {}
     h.driver.close()
 
 

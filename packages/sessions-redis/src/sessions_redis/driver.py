@@ -10,7 +10,9 @@ Every operation is one command, so round trips are the whole cost:
   :mod:`sessions_redis.records` for the record format and
   :mod:`sessions_redis.scripts` for the script); so is a plain ``write``
   (unconditionally), which gives the record a fresh version too;
-* destroy is ``DEL key``; touch is ``EXPIRE key age``.
+* destroy is ``DEL key``; touch is ``EXPIRE key age``;
+* tagging (``tagged``, ``peek``, ``destroy_tagged``) keeps a set per tag, see
+  :mod:`sessions_redis.tags`.
 
 The sync flavour talks through ``redis.Redis`` (or ``RedisCluster``), the async
 flavour through ``redis.asyncio`` on the running loop, never via a thread.
@@ -183,7 +185,8 @@ class RedisDriver(Driver):
     ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
         # KEYS and ARGV of the CAS script (see scripts.CAS).
         key = self._prefix + session_id
-        if not values:
+        if not values and expected != "*":
+            # A compare-and-set of {} deletes (a plain write stores the empty dict).
             return (key,), (expected, "", b"", 0, "", session_id)
         tag = tag_of(values)
         version = new_version()
