@@ -285,10 +285,10 @@ def test_permanent_controls_max_age_and_persists(
     assert client.get("/permanent").json() == {"permanent": default, "all": {"user": "ada"}}
 
 
-def test_vary_cookie_only_when_the_session_was_accessed(
+def test_vary_cookie_only_when_the_session_was_accessed_or_a_cookie_is_set(
     serve: Callable[[flask.Flask], httpx.Client],
 ) -> None:
-    app = make_app()
+    app = make_app(manager(lazy=True))
 
     @app.route("/vary/<existing>")
     def vary(existing: str) -> flask.Response:
@@ -297,8 +297,12 @@ def test_vary_cookie_only_when_the_session_was_accessed(
         return response
 
     client = serve(app)
-    assert "Cookie" in client.get("/count").headers.get("vary", "")
-    assert "vary" not in client.get("/nothing").headers
+    counted = client.get("/count")
+    assert "Cookie" in counted.headers.get("vary", "")
+    assert counted.headers["cache-control"] == "private"
+    untouched = client.get("/nothing")  # lazy: no store I/O, no cookie, nothing to vary on
+    assert "vary" not in untouched.headers
+    assert "set-cookie" not in untouched.headers
     # An existing Vary is extended, never duplicated.
     assert client.get("/vary/Accept-Encoding").headers["vary"] == "Accept-Encoding, Cookie"
     assert client.get("/vary/accept, cookie").headers["vary"] == "accept, cookie"
@@ -442,3 +446,25 @@ def test_reflash_with_new_flashes_keeps_both_and_consumed_ones_stay_consumed(
     client.post("/flash", data={"message": "message:once"})
     assert client.post("/read-then-reflash").json() == {"read": ["once"]}
     assert client.get("/show").json()["flashed"] == []
+
+
+def test_typed_accessor_is_flask_session() -> None:
+    from sessions.flask import session as typed_session
+
+    app = make_app(manager())
+
+    @app.get("/typed")
+    def typed() -> str:
+        ours = typed_session()
+        ours.increment("n")
+        return f"{type(ours).__name__} {ours is flask.session._get_current_object()} {ours['n']}"  # type: ignore[attr-defined]
+
+    client = app.test_client()
+    assert client.get("/typed").text == "FlaskSession True 1"
+    assert client.get("/typed").text == "FlaskSession True 2"
+    with pytest.raises(RuntimeError, match="outside a request"):
+        typed_session()
+    plain = flask.Flask(__name__)
+    plain.secret_key = SECRET
+    with plain.test_request_context("/"), pytest.raises(LookupError, match="FlaskSessions"):
+        typed_session()

@@ -18,14 +18,13 @@ event loop; a sync caller given an async-only driver fails at startup.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
-
-import anyio.to_thread
 
 from .config import CookieOptions, SessionConfig
 from .errors import ConfigError, UnsupportedEventLoopError
@@ -45,7 +44,9 @@ __all__ = [
     "VersionedDriver",
     "acall",
     "flavours_of",
+    "in_worker_thread",
     "on_asyncio",
+    "sleep",
 ]
 
 _MISSING: Any = object()
@@ -187,17 +188,38 @@ def _attributes(options: CookieOptions, max_age: int | None, secure: bool) -> st
 
 class RequestContext:
     """What a per-request driver may know of the request: its cookies, and the
-    cookies to send back. Integrations build one per request."""
+    cookies to send back. Integrations build one per request.
 
-    __slots__ = ("cookies", "https", "outgoing", "scope")
+    ``cookie_headers`` (the raw ``Cookie`` header values) may be given instead
+    of parsed ``cookies``: they are parsed on first use, so a request that never
+    looks at its session never parses them.
+    """
+
+    __slots__ = ("_cookies", "_raw", "https", "outgoing", "scope")
 
     def __init__(
-        self, cookies: Mapping[str, str], *, https: bool = False, scope: Any = None
+        self,
+        cookies: Mapping[str, str] | None = None,
+        *,
+        https: bool = False,
+        scope: Any = None,
+        cookie_headers: Iterable[str] | None = None,
     ) -> None:
-        self.cookies = cookies
+        self._cookies = cookies
+        self._raw = cookie_headers
         self.https = https
         self.scope = scope
         self.outgoing: dict[str, OutgoingCookie] = {}
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The request's cookies, by name."""
+        cookies = self._cookies
+        if cookies is None:
+            from .cookies import parse_cookie_header
+
+            cookies = self._cookies = parse_cookie_header(self._raw or ())
+        return cookies
 
     def set_cookie(
         self, name: str, value: str, *, max_age: int | None, options: CookieOptions
@@ -275,10 +297,16 @@ class Driver:
 
     options: ClassVar[Sequence[Option]] = ()
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
+    #: Such a driver's reads may take a keyword ``touch=True``; with ``touch=False``
+    #: they read without refreshing it (core does that when ``touch_interval`` says
+    #: no refresh is due).
     touches_on_read: ClassVar[bool] = False
+    #: The operations wait on I/O. ``False`` (memory, cookie) lets a lazy session
+    #: be read on first use even inside an event loop.
+    blocking: ClassVar[bool] = True
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
-    #: asyncio client library); ``None`` when they run on any loop anyio
-    #: supports. On another loop (trio), core then calls the sync methods in a
+    #: asyncio client library); ``None`` when they run on any loop (asyncio
+    #: or trio). On another loop (trio), core then calls the sync methods in a
     #: worker thread instead.
     async_library: ClassVar[str | None] = None
 
@@ -401,6 +429,9 @@ class Flavours:
     versioned: bool = False
     #: The driver offers the tagging capability in every flavour it has.
     tagging: bool = False
+    #: ``touches_on_read`` and its reads take ``touch=False`` to read without
+    #: refreshing the expiry (for ``touch_interval``).
+    read_touch_flag: bool = False
 
     @property
     def sync(self) -> bool:
@@ -469,7 +500,15 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
+    # Core reads with read_versioned when the driver is versioned, else with read.
+    reads = ("read_versioned", "aread_versioned") if versioned else ("read", "aread")
+    read_touch_flag = bool(getattr(cls, "touches_on_read", False)) and all(
+        "touch" in _parameters(getattr(cls, name))
+        for name in reads
+        if getattr(cls, name, None) is not None
+    )
     return Flavours(
+        read_touch_flag=read_touch_flag,
         sync_ops=frozenset(sync_ops),
         async_methods=async_methods,
         async_library=library,
@@ -478,8 +517,28 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
     )
 
 
+def _parameters(fn: Any) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def in_async_context() -> bool:
+    """True when called from a coroutine's thread of an event loop (asyncio or trio)."""
+    if on_asyncio():
+        return True
+    trio: Any = sys.modules.get("trio")  # imported, if a trio loop runs
+    return trio is not None and _on_trio(trio)
+
+
 def on_asyncio() -> bool:
     """True when called from a coroutine running on asyncio's event loop."""
+    # No asyncio loop runs before asyncio is imported, and core leaves importing it
+    # to the application: a WSGI app never pays for it.
+    asyncio: Any = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -504,7 +563,45 @@ async def acall(flavours: Flavours, driver: Any, op: str, *args: Any) -> Any:
             f"async_library = 'asyncio'), but it was called on another loop (trio?). "
             "Run the application on asyncio, or use a driver with a sync flavour"
         )
-    return await anyio.to_thread.run_sync(getattr(driver, op), *args)
+    return await in_worker_thread(getattr(driver, op), *args)
+
+
+async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run in a worker thread of the running event loop.
+
+    Each loop's own thread API is used, so core needs no async library of its
+    own: asyncio's default executor (context variables carried over), or
+    trio's worker threads. Any other loop is refused with a clear error.
+    """
+    if on_asyncio():
+        return await sys.modules["asyncio"].to_thread(fn, *args)
+    # Trio is the only other loop core runs on; running on it means it is imported.
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError(
+            "sessions runs sync drivers in worker threads on asyncio or trio only, "
+            f"and {getattr(fn, '__qualname__', fn)!r} was awaited outside both"
+        )
+    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on the running event loop, asyncio's or trio's (no async library needed)."""
+    if on_asyncio():
+        await sys.modules["asyncio"].sleep(seconds)
+        return
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError("sessions runs on asyncio or trio only")
+    await trio.sleep(seconds)
+
+
+def _on_trio(trio: Any) -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def declared_options(cls: Any) -> Sequence[Option]:
