@@ -340,3 +340,38 @@ def test_overlapping_requests_async(scenario: str, target: Any) -> None:
 # The 8-client stress (every acknowledged increment and key survives) runs from
 # the kit: TestRedisConcurrency* (test_conformance.py) and TestClusterConcurrency*
 # (test_cluster.py).
+
+
+def test_read_without_touch_is_one_get_that_keeps_the_expiry(target: Any, tools: Any) -> None:
+    # touch_interval: core reads with touch=False while no refresh is due.
+    h = target.harness()
+    key = new_key()
+    h.driver.write(key, {"n": 1})
+    target.raw("EXPIRE", target.prefix + key, 100)
+    tools.reset_stats(*target.servers)
+    record = h.driver.read_versioned(key, touch=False)
+    assert record is not None
+    assert record.values == {"n": 1}
+    assert h.driver.read(key, touch=False) == {"n": 1}
+    assert tools.command_counts(*target.servers) == {"get": 2}
+    assert target.raw_ttl(target.prefix + key) <= 100
+    assert h.driver.read(key) == {"n": 1}  # the default touches
+    assert target.raw_ttl(target.prefix + key) > 100
+    h.driver.close()
+
+
+def test_async_read_without_touch_keeps_the_expiry(target: Any) -> None:
+    async def main() -> None:
+        h = target.harness("async")
+        key = new_key()
+        await h.driver.awrite(key, {"n": 1})
+        target.raw("EXPIRE", target.prefix + key, 100)
+        record = await h.driver.aread_versioned(key, touch=False)
+        assert record is not None
+        assert await h.driver.aread(key, touch=False) == {"n": 1}
+        assert target.raw_ttl(target.prefix + key) <= 100
+        assert await h.driver.aread_versioned(key) is not None
+        assert target.raw_ttl(target.prefix + key) > 100
+        await h.driver.aclose()
+
+    asyncio.run(main())

@@ -235,12 +235,16 @@ class RedisDriver(Driver):
             "client can only serve async applications",
         )
 
-    def _getex(self, session_id: str) -> bytes | None:
+    def _command(self, session_id: str, touch: bool) -> tuple[Any, ...]:
+        # GETEX restarts the expiry as it reads; GET leaves it (touch_interval not due).
+        if touch:
+            return ("GETEX", self._prefix + session_id, "EX", self._age)
+        return ("GET", self._prefix + session_id)
+
+    def _getex(self, session_id: str, touch: bool = True) -> bytes | None:
         client = self._client("read")
         try:
-            data: bytes | None = client.execute_command(
-                "GETEX", self._prefix + session_id, "EX", self._age
-            )
+            data: bytes | None = client.execute_command(*self._command(session_id, touch))
         except _FAILURES as exc:
             if _wrong_type(exc):
                 self._unreadable(session_id, str(exc))
@@ -248,14 +252,16 @@ class RedisDriver(Driver):
             raise self._failed("read", exc) from exc
         return data
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """The session's values, restarting its expiry (GETEX); None if missing."""
-        record = self._record(session_id, self._getex(session_id))
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """The session's values, restarting its expiry (GETEX; with ``touch=False``,
+        GET); None if missing."""
+        record = self._record(session_id, self._getex(session_id, touch))
         return None if record is None else record.values
 
-    def read_versioned(self, session_id: str) -> Record | None:
-        """The session's values and version, restarting its expiry (one GETEX)."""
-        return self._record(session_id, self._getex(session_id))
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """The session's values and version, restarting its expiry (one GETEX;
+        with ``touch=False``, one GET)."""
+        return self._record(session_id, self._getex(session_id, touch))
 
     def _cas(self, operation: str, session_id: str, values: dict[str, Any], expected: str) -> bool:
         keys, args = self._cas_call(session_id, values, expected)
@@ -367,11 +373,9 @@ class RedisDriver(Driver):
         except _FAILURES as exc:
             raise self._failed(operation, exc) from exc
 
-    async def _agetex(self, client: Any, session_id: str) -> bytes | None:
+    async def _agetex(self, client: Any, session_id: str, touch: bool = True) -> bytes | None:
         try:
-            data: bytes | None = await client.execute_command(
-                "GETEX", self._prefix + session_id, "EX", self._age
-            )
+            data: bytes | None = await client.execute_command(*self._command(session_id, touch))
         except _FAILURES as exc:
             if _wrong_type(exc):
                 self._unreadable(session_id, str(exc))
@@ -379,20 +383,20 @@ class RedisDriver(Driver):
             raise self._failed("read", exc) from exc
         return data
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`read`."""
         client = self._aclient()
         if client is None:
-            return await self._offload(self.read, session_id)
-        record = self._record(session_id, await self._agetex(client, session_id))
+            return await self._offload(self.read, session_id, touch)
+        record = self._record(session_id, await self._agetex(client, session_id, touch))
         return None if record is None else record.values
 
-    async def aread_versioned(self, session_id: str) -> Record | None:
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """Async :meth:`read_versioned`."""
         client = self._aclient()
         if client is None:
-            return await self._offload(self.read_versioned, session_id)
-        return self._record(session_id, await self._agetex(client, session_id))
+            return await self._offload(self.read_versioned, session_id, touch)
+        return self._record(session_id, await self._agetex(client, session_id, touch))
 
     async def _acas(
         self, operation: str, session_id: str, values: dict[str, Any], expected: str
