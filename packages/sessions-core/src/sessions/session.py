@@ -763,3 +763,9 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = "initiated" if self.initiated else "not initiated"
         return f"<Session {self.session_id[:8] or '-'} {state} {self._values!r}>"
+
+    def csrf_token(self) -> str:
+        """A CSRF token for this session's forms (see :mod:`sessions.csrf`)."""
+        from .csrf import csrf_token
+
+        return csrf_token(self)
