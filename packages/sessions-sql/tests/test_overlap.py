@@ -19,7 +19,6 @@ import anyio
 import pytest
 from sessions import SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware as ASGIMiddleware
-from sessions.commits import CommitConflictError
 from sessions.session import Session
 from sessions.wsgi import ENVIRON_KEY
 from sessions.wsgi import SessionMiddleware as WSGIMiddleware
@@ -290,11 +289,10 @@ class Tally:
         self.last[client] = i
 
     def check(self, final: dict[str, Any]) -> None:
-        # Core gives up after MAX_ATTEMPTS conflicts and fails the request
-        # (never acknowledging a change it did not store); only that may fail.
-        assert all(isinstance(e, CommitConflictError) for e in self.errors), self.errors[:3]
+        # Core retries a conflicting commit for up to 10 s: every request lands.
+        assert self.errors == [], self.errors[:3]
         total = sum(self.acked)
-        assert total >= CLIENTS * REQUESTS * 3 // 4, f"only {total} requests succeeded"
+        assert total == CLIENTS * REQUESTS, f"only {total} requests succeeded"
         values = final["values"]
         assert values["n"] == total, "an acknowledged increment was lost (or one counted twice)"
         for client in range(CLIENTS):
