@@ -142,7 +142,7 @@ def test_decode_failure_reported_to_security_hook(redis_server: ServerProcess, t
     )
     bad, wrong_type = new_key(), new_key()
     admin = tools.admin(redis_server)
-    admin.set(prefix + bad, b"[1, 2]")
+    admin.set(prefix + bad, b"v7:[1, 2]")
     admin.hset(prefix + wrong_type, "a", "b")
     assert built.read(bad) is None
     assert built.read(wrong_type) is None
