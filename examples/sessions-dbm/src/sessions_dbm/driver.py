@@ -48,6 +48,11 @@ _TAG_PREFIX = b"tag:"
 _BACKENDS = ("auto", "gnu", "ndbm", "dumb")
 
 
+def _index_key(tag: str) -> bytes:
+    """Where the index of ``tag`` lives (any str is a tag, even a lone surrogate)."""
+    return _TAG_PREFIX + tag.encode("utf-8", "surrogatepass")
+
+
 def _open_module(driver: str, backend: str) -> Any:
     """The dbm module for ``backend``; a ConfigError naming those this Python has."""
     if backend == "auto":
@@ -148,11 +153,11 @@ class DbmDriver(Driver):
         if tag is not None:
             members = self._members(tag)
             if key not in members:
-                self._db[_TAG_PREFIX + tag.encode()] = b"\n".join([*members, key])
+                self._db[_index_key(tag)] = b"\n".join([*members, key])
 
     def _members(self, tag: str) -> list[bytes]:
         """The ids indexed under ``tag``. Hold the lock."""
-        raw = self._db.get(_TAG_PREFIX + tag.encode())
+        raw = self._db.get(_index_key(tag))
         return raw.split(b"\n") if raw else []
 
     def read(self, session_id: str) -> dict[str, Any] | None:
@@ -232,7 +237,7 @@ class DbmDriver(Driver):
             stored = self._stored(key, now)
             if stored is not None and tag_of(stored.values) == tag:
                 found.append(stored)
-        index = _TAG_PREFIX + tag.encode()
+        index = _index_key(tag)
         if found:
             self._db[index] = b"\n".join(stored.session_id.encode() for stored in found)
         elif index in self._db:
@@ -281,7 +286,7 @@ class DbmDriver(Driver):
             progress(0, 0)
         for index in indexes:
             with self._lock:
-                self._tagged(index[len(_TAG_PREFIX) :].decode(), now)
+                self._tagged(index[len(_TAG_PREFIX) :].decode("utf-8", "surrogatepass"), now)
         return GcResult(len(sessions), removed, freed, time.monotonic() - started)
 
     def store_raw(self, session_id: str, record: bytes) -> None:
