@@ -1,0 +1,259 @@
+"""Django's session engine contract, on every backend, through ``SessionStore`` itself.
+
+Each test states a behaviour Django documents for ``SessionBase`` and its
+built-in engines (django/contrib/sessions/backends/base.py, db.py, cache.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from .conftest import Backend
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+from sessions.keys import is_storage_key, storage_key
+
+
+def store(key: str | None = None) -> Any:
+    from sessions.django import SessionStore
+
+    return SessionStore(key)
+
+
+def raw(key: str) -> dict[str, Any] | None:
+    """The record stored for session key ``key``, read by the driver directly."""
+    from sessions.django.config import get_manager
+
+    values: dict[str, Any] | None = get_manager().driver.read(storage_key(key))
+    return values
+
+
+def saved(**values: Any) -> Any:
+    s = store()
+    for k, v in values.items():
+        s[k] = v
+    s.save()
+    return s
+
+
+def test_a_new_session_is_stored_under_the_digest_of_its_key(use_backend: Backend) -> None:
+    s = saved(user="ada")
+    key = s.session_key
+    assert is_storage_key(key)  # our token format, not Django's 32 lowercase characters
+    assert store().exists(key)
+    assert store(key).load() == {"user": "ada"}
+    keys = use_backend.keys()
+    if keys is not None:
+        assert storage_key(key) in keys
+        assert key not in keys
+    assert raw(key) is not None  # under storage_key(key)...
+    from sessions.django.config import get_manager
+
+    assert get_manager().driver.read(key) is None  # ...and never under the key itself
+
+
+def test_create_makes_an_empty_record_with_a_fresh_key(use_backend: Backend) -> None:
+    s = store()
+    s.create()
+    assert s.modified
+    assert s.session_key is not None
+    assert store().exists(s.session_key)
+    assert store(s.session_key).load() == {}
+    other = store()
+    other.create()
+    assert other.session_key != s.session_key
+
+
+def test_save_must_create_refuses_an_existing_key(use_backend: Backend) -> None:
+    s = saved(n=1)
+    clash = store(s.session_key)
+    clash["n"] = 2
+    with pytest.raises(CreateError):
+        clash.save(must_create=True)
+    assert store(s.session_key).load() == {"n": 1}
+
+
+def test_save_only_updates_and_never_brings_a_deleted_session_back(
+    use_backend: Backend,
+) -> None:
+    s = saved(n=1)
+    key = s.session_key
+    concurrent = store(key)
+    assert concurrent["n"] == 1  # loaded before the logout
+    store().delete(key)  # a logout in another request
+    concurrent["n"] = 2
+    with pytest.raises(UpdateError):
+        concurrent.save()
+    assert not store().exists(key)
+    assert raw(key) is None
+
+
+def test_save_replaces_a_session_changed_concurrently(use_backend: Backend) -> None:
+    s = saved(n=1)
+    first, second = store(s.session_key), store(s.session_key)
+    assert first["n"] == second["n"] == 1
+    first["n"] = 2
+    first.save()
+    second["n"] = 3
+    second.save()  # the last save wins, as with Django's own engines
+    assert store(s.session_key).load() == {"n": 3}
+
+
+def test_load_of_an_unknown_key_is_empty_clears_the_key_and_creates_nothing(
+    use_backend: Backend,
+) -> None:
+    before = use_backend.keys()
+    for key in ("A" * 43, "0123456789abcdefghijklmnopqrstuv", "bad key;", ""):
+        s = store(key)
+        assert s.load() == {}
+        assert s.session_key is None
+    assert use_backend.keys() == before
+
+
+def test_load_of_a_session_past_its_own_expiry_is_empty(use_backend: Backend) -> None:
+    s = store()
+    s["n"] = 1
+    s.set_expiry(-1)  # expired a second ago
+    s.save()
+    key = s.session_key
+    loaded = store(key)
+    assert loaded.load() == {}
+    assert loaded.session_key is None
+    assert not store().exists(key)
+    # An absolute expiry in the past too.
+    s = store()
+    s["n"] = 1
+    s.set_expiry(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
+    s.save()
+    assert store(s.session_key).load() == {}
+
+
+def test_load_of_a_record_this_engine_did_not_write_is_empty(use_backend: Backend) -> None:
+    from sessions.django.config import get_manager
+    from sessions.keys import new_token
+
+    key = new_token()
+    get_manager().driver.write(storage_key(key), {"n": 1})  # no expiry: not ours
+    s = store(key)
+    assert s.load() == {}
+    assert s.session_key is None
+
+
+def test_delete_and_flush(use_backend: Backend) -> None:
+    s = saved(n=1)
+    key = s.session_key
+    store().delete(key)
+    assert not store().exists(key)
+    store().delete(key)  # a missing session is not an error
+    s = saved(n=1)
+    key = s.session_key
+    s.flush()
+    assert s.session_key is None
+    assert not store().exists(key)
+    assert s.load() == {}
+
+
+def test_cycle_key_keeps_the_data_and_the_old_key_stops_existing(use_backend: Backend) -> None:
+    s = saved(n=1)
+    old = s.session_key
+    s.cycle_key()
+    new = s.session_key
+    assert new != old
+    assert not store().exists(old)
+    assert store(new).load() == {"n": 1}
+    s["n"] = 2
+    s.save()
+    assert store(new).load() == {"n": 2}
+    assert raw(old) is None
+
+
+def test_expiry_is_stored_and_honoured(use_backend: Backend) -> None:
+    s = store()
+    s["n"] = 1
+    s.set_expiry(600)
+    assert s.get_expiry_age() == 600
+    assert not s.get_expire_at_browser_close()
+    s.save()
+    loaded = store(s.session_key)
+    assert loaded.get_expiry_age() == 600
+    record = raw(s.session_key)
+    assert record is not None
+    assert abs(record["__expires_at__"] - (time.time() + 600)) < 5
+    s.set_expiry(0)  # until the browser closes; the store keeps it SESSION_COOKIE_AGE
+    s.save()
+    loaded = store(s.session_key)
+    assert loaded.get_expire_at_browser_close()
+    record = raw(s.session_key)
+    assert record is not None
+    from django.conf import settings
+
+    assert abs(record["__expires_at__"] - (time.time() + settings.SESSION_COOKIE_AGE)) < 5
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    s.set_expiry(when)
+    s.save()
+    assert store(s.session_key).get_expiry_date() == when
+
+
+def test_values_follow_the_json_serializer(use_backend: Backend) -> None:
+    s = saved(t=(1, 2), nested={"k": [1, "x", None, True, 1.5]})
+    assert store(s.session_key).load() == {"t": [1, 2], "nested": {"k": [1, "x", None, True, 1.5]}}
+    s["when"] = dt.datetime.now(dt.UTC)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        s.save()  # as Django's own engines refuse it with JSONSerializer
+
+
+def test_clear_expired_removes_what_the_store_has_expired(use_backend: Backend) -> None:
+    s = saved(n=1)
+    live = saved(n=2)
+    store().clear_expired()  # never an error, whatever the store
+    if use_backend.age_out is None:
+        assert store().exists(live.session_key)
+        return
+    use_backend.age_out(storage_key(s.session_key))
+    store().clear_expired()
+    keys = use_backend.keys()
+    assert keys is not None
+    assert storage_key(s.session_key) not in keys
+    assert storage_key(live.session_key) in keys
+
+
+def test_async_twins(use_backend: Backend) -> None:
+    async def scenario() -> None:
+        s = store()
+        await s.aset("n", 1)
+        await s.asave()
+        key = s.session_key
+        assert await store().aexists(key)
+        loaded = store(key)
+        assert await loaded.aload() == {"n": 1}
+        assert await loaded.aget("n") == 1
+        with pytest.raises(CreateError):
+            await store(key).asave(must_create=True)
+        await s.acycle_key()
+        assert s.session_key != key
+        assert not await store().aexists(key)
+        assert await store(s.session_key).aload() == {"n": 1}
+        gone = store(s.session_key)
+        assert await gone.aget("n") == 1  # loaded before the logout
+        await store().adelete(s.session_key)
+        await gone.aset("n", 2)
+        with pytest.raises(UpdateError):
+            await gone.asave()
+        assert not await store().aexists(s.session_key)
+        fresh = store()
+        await fresh.acreate()
+        assert await store().aexists(fresh.session_key)
+        await fresh.aset_expiry(60)
+        assert await fresh.aget_expiry_age() == 60
+        await fresh.asave()
+        await fresh.aflush()
+        assert fresh.session_key is None
+        await store().aclear_expired()
+        unknown = store("B" * 43)
+        assert await unknown.aload() == {}
+        assert unknown.session_key is None
+
+    asyncio.run(scenario())
