@@ -18,8 +18,14 @@ import pytest
 #: Client libraries a driver may import, by driver name; no other driver may.
 CLIENTS = {"redis": {"redis"}, "sql": {"sqlalchemy"}, "memcached": {"pymemcache"}}
 #: Never imported just by importing sessions and resolving a driver.
-FRAMEWORKS = {"starlette", "flask", "werkzeug", "jinja2", "httpx", "fastapi"}
-INTEGRATIONS = {"sessions.asgi", "sessions.wsgi", "sessions.flask", "sessions.jinja"}
+FRAMEWORKS = {"starlette", "flask", "werkzeug", "jinja2", "httpx", "fastapi", "django"}
+INTEGRATIONS = {
+    "sessions.asgi",
+    "sessions.wsgi",
+    "sessions.flask",
+    "sessions.jinja",
+    "sessions.django",
+}
 
 DRIVERS = ["memory", "cookie", "file", "redis", "sql", "memcached", "dbm"]
 
