@@ -63,11 +63,9 @@ def redis_url() -> Iterator[str]:
     binary = require_binary("redis-server")
 
     def command(port: int, workdir: Path) -> list[str]:
-        return [binary, "--save", "", "--appendonly", "no", "--port", str(port)] + [
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
+        return [
+            *(binary, "--save", "", "--appendonly", "no", "--port", str(port)),
+            *("--bind", "127.0.0.1", "--dir", str(workdir)),
         ]
 
     with ServerProcess("redis", command).start() as server:
@@ -253,7 +251,7 @@ def memory_sessions(django_ready: Path) -> Iterator[None]:
         yield
 
 
-def demo_server(env: dict[str, str], users_db: Path, workdir_name: str = "django-demo") -> ServerProcess:
+def demo_server(env: dict[str, str], users_db: Path) -> ServerProcess:
     """The demo under uvicorn (ASGI) on a free loopback port, with ``env`` (not started)."""
     import shutil
 
@@ -284,4 +282,4 @@ def demo_server(env: dict[str, str], users_db: Path, workdir_name: str = "django
             "--no-access-log",
         ]
 
-    return ServerProcess(workdir_name, command)
+    return ServerProcess("django-demo", command)

@@ -3,7 +3,6 @@ the defaults taken from Django, and the system checks that report errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ from sessions.keys import derive_keys
 
 
 @pytest.fixture
-def settings_(django_ready: Path) -> Iterator[Any]:
+def settings_(django_ready: Path) -> Any:
     """Override settings for one test: ``settings_(SESSIONS=...)`` returns a context."""
     from django.test import override_settings
 
-    yield override_settings
+    return override_settings
 
 
 def build(environ: dict[str, str] | None = None) -> Any:
@@ -56,9 +55,9 @@ def test_secret_is_derived_from_secret_key_never_secret_key_itself(settings_: An
     import base64
 
     key = "a-django-secret-key-0123456789-abcdefghijklmnop"
-    with settings_(SECRET_KEY=key, SECRET_KEY_FALLBACKS=["old-key-0123456789"], SESSIONS={
-        "driver": "memory"
-    }):
+    with settings_(
+        SECRET_KEY=key, SECRET_KEY_FALLBACKS=["old-key-0123456789"], SESSIONS={"driver": "memory"}
+    ):
         config = build()
     assert config.secret != key
     assert key not in config.secret
@@ -132,8 +131,9 @@ def test_cookie_and_async_only_drivers_are_refused(settings_: Any) -> None:
     from sessions import SessionConfig, SessionManager
     from sessions.django.config import _check_driver, get_manager
 
-    with settings_(SESSIONS={"driver": "cookie"}), pytest.raises(
-        ConfigError, match="signed_cookies"
+    with (
+        settings_(SESSIONS={"driver": "cookie"}),
+        pytest.raises(ConfigError, match="signed_cookies"),
     ):
         get_manager()
 

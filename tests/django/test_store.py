@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from .conftest import Backend
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from sessions.keys import is_storage_key, storage_key
+
+from .conftest import Backend
 
 
 def store(key: str | None = None) -> Any:

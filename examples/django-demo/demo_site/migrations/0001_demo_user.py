@@ -8,7 +8,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import migrations
 
 USERNAME = "demo"
-PASSWORD = "demo-password"  # noqa: S105 - a public demo account
+PASSWORD = "demo-password"  # a public demo account
 
 
 def create_user(apps: Any, schema_editor: Any) -> None:
