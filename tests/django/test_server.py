@@ -20,9 +20,12 @@ def token_of(page: str) -> str:
 
 
 def test_sign_in_and_out_through_a_real_server(backend: Backend, django_ready: Path) -> None:
-    with demo_server(backend.env, django_ready) as server, httpx.Client(
-        base_url=f"http://127.0.0.1:{server.port}", follow_redirects=True, timeout=10
-    ) as client:
+    with (
+        demo_server(backend.env, django_ready) as server,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}", follow_redirects=True, timeout=10
+        ) as client,
+    ):
         page = client.get("/").text
         assert 'id="user">nobody<' in page
         anonymous = client.cookies["sessionid"]
