@@ -189,8 +189,7 @@ def _manager(url: str, **options: Any) -> Any:
         age=AGE,
         drivers={"sql": {"url": url, "create_table": True, **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": SQLDriver})
     _open.append(manager.close)
     return manager
 

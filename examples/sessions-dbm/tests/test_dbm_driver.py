@@ -67,7 +67,7 @@ def test_unwritable_path_is_a_config_error(tmp_path: Path) -> None:
 def test_sync_only_so_async_apps_use_a_worker_thread() -> None:
     flavours = flavours_of(DbmDriver)
     assert flavours.sync
-    assert flavours.async_names is None
+    assert not flavours.has_async
 
 
 @pytest.fixture

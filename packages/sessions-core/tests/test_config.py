@@ -177,9 +177,8 @@ def test_driver_options_are_validated_at_startup() -> None:
 
 
 def test_unknown_driver_lists_installed_and_names_the_package() -> None:
-    manager = SessionManager(SessionConfig(secret=SECRET, driver="redis"), autoload_plugins=False)
     with pytest.raises(DriverNotFoundError) as info:
-        manager.driver
+        SessionManager(SessionConfig(secret=SECRET, driver="redis"), autoload_plugins=False)
     message = str(info.value)
     assert "'redis'" in message
     assert "memory" in message

@@ -24,10 +24,11 @@ from werkzeug.serving import make_server
 SECRET = "flask-tests-secret-0123456789-abcdefghij"
 
 
-def manager(**config: Any) -> SessionManager:
+def manager(drivers: dict[str, Any] | None = None, **config: Any) -> SessionManager:
     return SessionManager(
         SessionConfig(secret=SECRET, driver=config.pop("driver", "memory"), **config),
         autoload_plugins=False,
+        drivers=drivers,
     )
 
 
@@ -324,8 +325,7 @@ def test_excluded_paths_get_a_read_only_empty_session_and_no_cookie(
 
 
 def test_async_only_driver_fails_at_init(async_only_driver: type[Any]) -> None:
-    sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", async_only_driver)
+    sessions = manager(driver="asyncstore", drivers={"asyncstore": async_only_driver})
     with pytest.raises(ConfigError, match=r"async-only"):
         FlaskSessions(flask.Flask(__name__), sessions)
 

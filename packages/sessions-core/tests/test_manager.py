@@ -88,9 +88,7 @@ class Incomplete(Driver):
 
 def manager_with(name: str, factory: Any, **options: Any) -> SessionManager:
     config = SessionConfig(secret=SECRET, driver=name, drivers={name: options})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend(name, factory)
-    return manager
+    return SessionManager(config, autoload_plugins=False, drivers={name: factory})
 
 
 def two_requests(manager: SessionManager) -> None:

@@ -31,10 +31,11 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def manager(**config: Any) -> SessionManager:
+def manager(drivers: dict[str, Any] | None = None, **config: Any) -> SessionManager:
     return SessionManager(
         SessionConfig(secret=SECRET, driver=config.pop("driver", "memory"), **config),
         autoload_plugins=False,
+        drivers=drivers,
     )
 
 
@@ -127,13 +128,13 @@ def test_error_page_started_twice_commits_once_and_keeps_the_cookie() -> None:
         return [b"error"]
 
     middleware = SessionMiddleware(app, sessions)
-    original = sessions.driver.write
+    original = sessions.driver.write_versioned
 
-    def counting_write(key: str, values: dict[str, Any]) -> None:
+    def counting_write(key: str, values: dict[str, Any], version: int | None) -> bool:
         writes.append(key)
-        original(key, values)
+        return bool(original(key, values, version))
 
-    sessions.driver.write = counting_write  # type: ignore[method-assign]
+    sessions.driver.write_versioned = counting_write  # type: ignore[method-assign]
     seen: list[tuple[str, list[tuple[str, str]]]] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -190,8 +191,7 @@ def test_secure_follows_the_url_scheme() -> None:
 
 
 def test_async_only_driver_fails_at_construction(async_only_driver: type[Any]) -> None:
-    sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", async_only_driver)
+    sessions = manager(driver="asyncstore", drivers={"asyncstore": async_only_driver})
     with pytest.raises(ConfigError, match=r"driver='asyncstore'.*async-only.*ASGI"):
         SessionMiddleware(lambda environ, start_response: [], sessions)
 

@@ -186,8 +186,7 @@ def _build(location: Any, **options: Any) -> Any:
         driver="file",
         drivers={"file": {"location": location, **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     return manager.driver
 
 
@@ -228,8 +227,7 @@ def test_relative_location_resolves_against_working_directory(
 def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = SessionConfig(secret="file-driver-tests-secret-0123456789abcdef", driver="file")
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     assert manager.driver.describe() == str(tmp_path / "tmp" / "sessions")
 
 
@@ -260,8 +258,7 @@ def test_options_from_environment_strings(tmp_path: Path) -> None:
             "SESSION_FILE_GC_PROBABILITY": "0.25",
         }
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     driver: FileDriver = manager.driver
     assert (driver.layout.levels, driver.fsync, driver.gc_probability) == (1, True, 0.25)
     assert driver.root == tmp_path / "env"

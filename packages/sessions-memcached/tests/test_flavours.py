@@ -62,8 +62,8 @@ def test_wsgi_round_trips(memcached: Any) -> None:
             drivers={"memcached": {"servers": [memcached.address], "key_prefix": "wsgi:"}},
         ),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         session: Session = current_session(environ)

@@ -78,9 +78,7 @@ def make_manager(url: str, prefix: str, **options: Any) -> SessionManager:
         age=AGE,
         drivers={"redis": {"url": url, "key_prefix": prefix, **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("redis", RedisDriver)
-    return manager
+    return SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
 
 
 @pytest.fixture

@@ -102,8 +102,7 @@ def cluster_client(url: str, prefix: str) -> TestClient:
         age=600,
         drivers={"redis": {"url": url, "key_prefix": prefix, "cluster": True}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("redis", RedisDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
     routes = [Route("/put", put), Route("/get", get)]
     return TestClient(SessionMiddleware(Starlette(routes=routes), manager))
 

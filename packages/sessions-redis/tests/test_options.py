@@ -24,9 +24,7 @@ SECRET = "options-tests-secret-0123456789abcdef"
 
 def manager(**options: Any) -> SessionManager:
     config = SessionConfig(secret=SECRET, driver="redis", drivers={"redis": options})
-    built = SessionManager(config, autoload_plugins=False)
-    built.extend("redis", RedisDriver)
-    return built
+    return SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
 
 
 def driver(
@@ -85,8 +83,9 @@ def test_options_from_environment(
     monkeypatch.setenv("SESSION_REDIS_KEY_PREFIX", "env:")
     monkeypatch.setenv("SESSION_REDIS_MAX_CONNECTIONS", "4")
     monkeypatch.setenv("SESSION_REDIS_SOCKET_TIMEOUT", "1.5")
-    built = SessionManager(SessionConfig.from_env(), autoload_plugins=False)
-    built.extend("redis", RedisDriver)
+    built = SessionManager(
+        SessionConfig.from_env(), autoload_plugins=False, drivers={"redis": RedisDriver}
+    )
     options = built.driver.config.options
     assert (options["max_connections"], options["socket_timeout"]) == (4, 1.5)
     key = new_key()

@@ -34,8 +34,7 @@ def client(redis_server: ServerProcess, tools: Any) -> Iterator[Client]:
         age=600,
         drivers={"redis": {"url": tools.url_of(redis_server), "key_prefix": secrets.token_hex(4)}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("redis", RedisDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
     yield Client(SessionMiddleware(app, manager))
     manager.close()
 

@@ -23,7 +23,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import anyio.to_thread
 
@@ -37,8 +37,11 @@ __all__ = [
     "Flavours",
     "Option",
     "OutgoingCookie",
+    "Record",
     "RequestContext",
+    "StoredSession",
     "SyncDriver",
+    "VersionedDriver",
     "acall",
     "flavours_of",
     "on_asyncio",
@@ -290,28 +293,102 @@ class Driver:
         return self.config.name
 
 
-_SYNC = ("read", "write", "destroy", "touch")
-_ASYNC = ("aread", "awrite", "adestroy", "atouch")
+#: The four operations every driver implements.
+CORE_OPS = ("read", "write", "destroy", "touch")
+#: The optional ``versioned`` capability: a read that returns the record's
+#: version and a compare-and-set write (conflict-free commits).
+VERSIONED_OPS = ("read_versioned", "write_versioned")
+#: Every operation core may call on a driver, by name.
+OPS = (*CORE_OPS, *VERSIONED_OPS)
+
+
+class Record(NamedTuple):
+    """What a versioned read returns: the values and the version they carry.
+
+    The version is opaque to core: it only hands it back to ``write_versioned``.
+    Records written before the driver stored versions read with version ``0``.
+    """
+
+    values: dict[str, Any]
+    version: int
+
+
+class StoredSession(NamedTuple):
+    """One stored session as the tagging capability reports it."""
+
+    #: The storage key.
+    session_id: str
+    #: The stored dict, reserved keys (``__tag__``, ``__created__``...) included.
+    values: dict[str, Any]
+    #: When it expires, in epoch seconds (``time.time()``'s clock).
+    expires_at: float
+
+
+@runtime_checkable
+class VersionedDriver(Protocol):
+    """The optional ``versioned`` capability (sync flavour), for conflict-free commits.
+
+    A driver that offers it lets core commit a changed session with a
+    compare-and-set against the version it read, and merge when another request
+    committed in between, so overlapping requests never lose a change and a
+    destroyed session is never written back. Async twins are
+    ``aread_versioned``/``awrite_versioned`` (or these two as ``async def`` in an
+    async-only driver). Without it a driver keeps last-write-wins.
+    """
+
+    def read_versioned(self, session_id: str) -> Record | None:
+        """Like ``read``, with the record's version; None if missing, expired or unreadable.
+
+        A driver with ``touches_on_read`` refreshes the expiry here too.
+        """
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Store ``values`` only if the stored record is still the one core read.
+
+        * ``version is None``: create; store only if no live record exists.
+        * ``version`` an int: replace; store only if a live record exists and
+          its version is exactly ``version`` (a destroyed or expired record
+          never comes back).
+        * ``values == {}``: remove the record under the same condition.
+
+        A successful write gives the record a new version and restarts its
+        expiry. Return True when the condition held and the store changed,
+        False when it did not (core re-reads and merges). The check and the
+        write must be one atomic step for every thread, process and server.
+        """
 
 
 @dataclass(frozen=True)
 class Flavours:
     """How core calls one driver class, worked out once at startup.
 
-    ``async_names`` are the method names to await (``aread``... or, for an
-    async-only driver, ``read``...); ``None`` when the async flavour is missing
-    and sync methods run in a worker thread.
+    ``sync_ops`` are the operations with a plain method; ``async_methods`` maps
+    each operation with an ``async def`` method to that method's name
+    (``aread``..., or ``read``... in an async-only driver). An operation with
+    no async method runs its sync method in a worker thread.
     """
 
-    sync: bool
-    async_names: tuple[str, str, str, str] | None
+    sync_ops: frozenset[str]
+    async_methods: Mapping[str, str]
     #: The driver's ``async_library``: the loop its async methods need, if any.
     async_library: str | None = None
+    #: The driver offers the versioned capability in every flavour it has.
+    versioned: bool = False
+
+    @property
+    def sync(self) -> bool:
+        """True when the four operations have plain (sync) methods."""
+        return all(op in self.sync_ops for op in CORE_OPS)
+
+    @property
+    def has_async(self) -> bool:
+        """True when the four operations have async methods."""
+        return all(op in self.async_methods for op in CORE_OPS)
 
     @property
     def label(self) -> str:
         """``"sync"``, ``"async"`` or ``"sync+async"``."""
-        if self.sync and self.async_names:
+        if self.sync and self.has_async:
             return "sync+async"
         return "sync" if self.sync else "async"
 
@@ -319,40 +396,55 @@ class Flavours:
 def flavours_of(cls: type, name: str = "") -> Flavours:
     """Inspect a driver class and report which flavours it implements.
 
-    Raises ConfigError when the class implements neither completely.
+    Raises ConfigError when the class implements neither completely, or only
+    half of the versioned capability.
     """
-
-    def kinds(names: Sequence[str]) -> list[bool | None]:
-        found: list[bool | None] = []
-        for attr in names:
-            fn = getattr(cls, attr, None)
-            found.append(None if fn is None else inspect.iscoroutinefunction(fn))
-        return found
-
-    plain = kinds(_SYNC)
-    prefixed = kinds(_ASYNC)
-    sync = all(k is False for k in plain)
-    if all(k is True for k in prefixed):
-        async_names: tuple[str, str, str, str] | None = _ASYNC
-    elif all(k is True for k in plain):
-        async_names = _SYNC
-    else:
-        async_names = None
-    if not sync and async_names is None:
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    sync_ops: set[str] = set()
+    async_methods: dict[str, str] = {}
+    for op in OPS:
+        plain = getattr(cls, op, None)
+        prefixed = getattr(cls, "a" + op, None)
+        if prefixed is not None and inspect.iscoroutinefunction(prefixed):
+            async_methods[op] = "a" + op
+        elif plain is not None and inspect.iscoroutinefunction(plain):
+            async_methods[op] = op
+        if plain is not None and not inspect.iscoroutinefunction(plain):
+            sync_ops.add(op)
+    sync = all(op in sync_ops for op in CORE_OPS)
+    has_async = all(op in async_methods for op in CORE_OPS)
+    if not sync and not has_async:
         raise ConfigError(
             "driver",
             name or cls.__qualname__,
-            f"{cls.__module__}.{cls.__qualname__} must define read/write/destroy/touch "
+            f"{where} must define read/write/destroy/touch "
             "(plain or async def) or aread/awrite/adestroy/atouch (async def)",
         )
+    sync_pair = all(op in sync_ops for op in VERSIONED_OPS)
+    async_pair = all(op in async_methods for op in VERSIONED_OPS)
+    offered = [op for op in VERSIONED_OPS if op in sync_ops or op in async_methods]
+    if offered and not (sync_pair or async_pair):
+        raise ConfigError(
+            "driver",
+            name or cls.__qualname__,
+            f"{where} defines {offered[0]} but not its partner: the versioned capability "
+            "needs both read_versioned and write_versioned (or their a-prefixed async twins)",
+        )
+    # Sync callers need the sync pair; async callers can fall back to it in a thread.
+    versioned = (sync_pair or (not sync and async_pair)) and (async_pair or sync_pair)
     library = getattr(cls, "async_library", None)
     if library not in (None, "asyncio"):
         raise ConfigError(
-            f"{cls.__module__}.{cls.__qualname__}.async_library",
+            f"{where}.async_library",
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
-    return Flavours(sync=sync, async_names=async_names, async_library=library)
+    return Flavours(
+        sync_ops=frozenset(sync_ops),
+        async_methods=async_methods,
+        async_library=library,
+        versioned=versioned,
+    )
 
 
 def on_asyncio() -> bool:
@@ -364,26 +456,24 @@ def on_asyncio() -> bool:
     return True
 
 
-_OPS = ("read", "write", "destroy", "touch")
+async def acall(flavours: Flavours, driver: Any, op: str, *args: Any) -> Any:
+    """Await operation ``op`` (``"read"``, ``"write_versioned"``...) of ``driver``.
 
-
-async def acall(flavours: Flavours, driver: Any, op: int, *args: Any) -> Any:
-    """Await operation ``op`` (0 read, 1 write, 2 destroy, 3 touch) of ``driver``.
-
-    A driver without the async flavour runs in a worker thread, never on the
-    loop; so does one whose async flavour needs asyncio, on another loop (trio).
+    A driver without an async method for ``op`` runs the sync one in a worker
+    thread, never on the loop; so does one whose async flavour needs asyncio,
+    on another loop (trio).
     """
-    names = flavours.async_names
-    if names is not None and (flavours.async_library is None or on_asyncio()):
-        return await getattr(driver, names[op])(*args)
-    if not flavours.sync:
+    name = flavours.async_methods.get(op)
+    if name is not None and (flavours.async_library is None or on_asyncio()):
+        return await getattr(driver, name)(*args)
+    if op not in flavours.sync_ops:
         raise UnsupportedEventLoopError(
             f"this session driver has only an async flavour, and it needs asyncio's "
             f"event loop ({type(driver).__module__}.{type(driver).__qualname__}."
             f"async_library = 'asyncio'), but it was called on another loop (trio?). "
             "Run the application on asyncio, or use a driver with a sync flavour"
         )
-    return await anyio.to_thread.run_sync(getattr(driver, _OPS[op]), *args)
+    return await anyio.to_thread.run_sync(getattr(driver, op), *args)
 
 
 def declared_options(cls: Any) -> Sequence[Option]:

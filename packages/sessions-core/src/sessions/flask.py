@@ -101,9 +101,7 @@ class FlaskSession(Session, SessionMixin):
         if value:
             # In-place edits of nested values are invisible to the session, so
             # any top-level key may have changed.
-            self._writable("mark the session modified")
-            self._modified = True
-            self._changed.update(self._values)
+            self.mark_modified()
         else:
             self._modified = False
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
+from .changes import Changes
 from .codec import check_value
-from .driver import acall, on_asyncio
+from .commits import FLASH_KEY, CommitPlan, Outcome
+from .driver import Record, acall, on_asyncio
 from .errors import NotANumberError, ReadOnlySessionError, SessionNotInitiatedError
 from .flash import FlashMessages
 from .keys import new_token, storage_key
@@ -20,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FLASH_KEY", "Session"]
 
-#: Where the flash messages for the next request are kept in the stored dict.
-FLASH_KEY = "__flash__"
 _MISSING: Any = object()
 
 
@@ -50,8 +53,7 @@ class Session(MutableMapping[str, Any]):
     """
 
     __slots__ = (
-        "_changed",
-        "_cleared",
+        "_changes",
         "_context",
         "_driver",
         "_flashed",
@@ -66,6 +68,7 @@ class Session(MutableMapping[str, Any]):
         "_stored",
         "_token",
         "_values",
+        "_version",
         "flash_messages",
         "fresh",
         "initiated",
@@ -96,8 +99,8 @@ class Session(MutableMapping[str, Any]):
         self._reset_tracking()
 
     def _reset_tracking(self) -> None:
-        self._changed: set[str] = set()
-        self._cleared = False
+        self._changes = Changes()
+        self._version: int | None = None
         self._modified = False
         self._regenerated = False
         self._old_id: str | None = None
@@ -112,7 +115,7 @@ class Session(MutableMapping[str, Any]):
         """Start initiation; return the storage key to read, if the cookie is valid."""
         manager = self._manager
         self.readonly = readonly
-        self._driver = manager.driver.for_request(self._context)
+        self._driver = manager.request_driver(self._context)
         raw = self._context.cookies.get(manager.config.cookie_name)
         if raw is None:
             return None
@@ -127,7 +130,12 @@ class Session(MutableMapping[str, Any]):
         self._signed = raw if current else None
         return key
 
-    def _loaded(self, key: str | None, values: dict[str, Any] | None) -> None:
+    def _loaded(self, key: str | None, record: Any) -> None:
+        values: dict[str, Any] | None
+        if type(record) is Record:
+            values, self._version = record.values, record.version
+        else:
+            values = record
         if key is None or values is None:
             self._signed = None
             self._token = new_token()
@@ -144,88 +152,122 @@ class Session(MutableMapping[str, Any]):
                 self.flash_messages = FlashMessages(flash)
         self._values = values
         self.initiated = True
-        hooks = self._manager.lifecycle_hooks
-        if hooks is not None:
-            hooks.sessions_initiated(
+        manager = self._manager
+        if manager.lifecycle_hooks is not None:
+            manager.notify(
+                "sessions_initiated",
                 session_id=self.session_id,
                 fresh=self.fresh,
                 readonly=self.readonly,
-                driver=self._manager.config.driver,
+                driver=manager.config.driver,
             )
+
+    def _read_op(self) -> str:
+        return "read_versioned" if self._manager.flavours.versioned else "read"
 
     def initiate(self, readonly: bool = False) -> None:
         """Read the session for this request (sync drivers). Idempotent."""
         if self.initiated:
             return
         key = self._begin(readonly)
-        values = None
+        record = None
         if key is not None:
             self._manager.require_sync()
-            values = self._driver.read(key)
-        self._loaded(key, values)
+            record = getattr(self._driver, self._read_op())(key)
+        self._loaded(key, record)
 
     async def ainitiate(self, readonly: bool = False) -> None:
         """Read the session for this request (async). Idempotent."""
         if self.initiated:
             return
         key = self._begin(readonly)
-        values = None
+        record = None
         if key is not None:
-            values = await self._call(0, key)
-        self._loaded(key, values)
+            record = await self._call(self._read_op(), key)
+        self._loaded(key, record)
 
-    def _call(self, op: int, *args: Any) -> Awaitable[Any]:
+    def _call(self, op: str, *args: Any) -> Awaitable[Any]:
         # The driver's own coroutine is returned, not wrapped in another one.
         flavours = self._manager.flavours
-        names = flavours.async_names
-        if names is not None and (flavours.async_library is None or on_asyncio()):
-            return getattr(self._driver, names[op])(*args)  # type: ignore[no-any-return]
+        name = flavours.async_methods.get(op)
+        if name is not None and (flavours.async_library is None or on_asyncio()):
+            return getattr(self._driver, name)(*args)  # type: ignore[no-any-return]
         return acall(flavours, self._driver, op, *args)
 
-    def _plan(self) -> tuple[list[str], dict[str, Any] | None, str | None, str]:
-        """What commit must do: (keys to destroy, values to write, key to touch, action)."""
-        destroy: list[str] = []
+    def _plan(self) -> CommitPlan:
+        """What commit must do, decided before any I/O (see :mod:`sessions.commits`)."""
+        manager = self._manager
+        plan = CommitPlan("none", self.session_id)
         if self._old_id is not None:
-            destroy.append(self._old_id)
+            plan.destroy.append(self._old_id)
         flash = self._flashed
         if self._reflashed:
             flash = {**self._reflashed, **self._flashed}
         values = self._values
         if flash:
             values = {**values, FLASH_KEY: flash}
+        versioned = manager.flavours.versioned
+        changed = self._modified or self._regenerated or bool(flash) or self._had_flash
         if not values:
-            if self._stored:
-                destroy.append(self.session_id)
-                return destroy, None, None, "destroy"
-            return destroy, None, None, "none"
-        if self._modified or self._regenerated or flash or self._had_flash:
-            return destroy, values, None, "write"
-        if self._manager.touches_on_read:
-            return destroy, None, None, "none"
-        return destroy, None, self.session_id, "touch"
+            if not self._stored:
+                return plan
+            if not versioned or self._changes.cleared:
+                # clear() wins over every concurrent change: no merge, no condition.
+                plan.destroy.append(self.session_id)
+                plan.action = "destroy"
+                return plan
+            # Emptied key by key: remove it only if nobody changed it meanwhile.
+            changed = True
+        if changed:
+            plan.action = "write" if values else "destroy"
+            plan.values = values
+            if versioned:
+                plan.guarded = True
+                plan.version = self._version if self._stored else None
+                plan.changes = self._changes
+                plan.own = self._values
+                plan.flash = flash
+                plan.consumed = self.flash_messages.all()
+            return plan
+        if not manager.touches_on_read:
+            plan.action = "touch"
+        return plan
 
-    def _committed(self, destroyed: list[str], write: dict[str, Any] | None, action: str) -> None:
+    def _committed(self, plan: CommitPlan, outcome: Outcome | None) -> None:
         manager = self._manager
         config = manager.config
-        if self._signed is None:
-            self._signed = manager.signer.sign(self._token)
-        self._context.set_cookie(
-            config.cookie_name,
-            self._signed,
-            max_age=None if config.clear_with_browser else config.age_seconds,
-            options=config.cookie,
-        )
-        hooks = manager.lifecycle_hooks
-        if hooks is not None:
+        dropped = outcome is not None and outcome.result == "dropped"
+        if not dropped:
+            if self._signed is None:
+                self._signed = manager.signer.sign(self._token)
+            self._context.set_cookie(
+                config.cookie_name,
+                self._signed,
+                max_age=None if config.clear_with_browser else config.age_seconds,
+                options=config.cookie,
+            )
+        if outcome is not None and outcome.result != "stored":
+            manager.report_conflict(self.session_id, outcome.result, outcome.attempts)
+        if manager.lifecycle_hooks is not None:
             driver = config.driver
             if self._regenerated and self._old_id is not None:
-                hooks.sessions_migrated(
-                    old_session_id=self._old_id, new_session_id=self.session_id, driver=driver
+                manager.notify(
+                    "sessions_migrated",
+                    old_session_id=self._old_id,
+                    new_session_id=self.session_id,
+                    driver=driver,
                 )
-            for key in destroyed:
-                hooks.sessions_destroyed(session_id=key, driver=driver)
-            hooks.sessions_committed(session_id=self.session_id, action=action, driver=driver)
-        stored = write is not None or (self._stored and action != "destroy")
+            for key in plan.destroy:
+                manager.notify("sessions_destroyed", session_id=key, driver=driver)
+            manager.notify(
+                "sessions_committed", session_id=self.session_id, action=plan.action, driver=driver
+            )
+        if dropped:
+            stored = False
+        elif plan.action == "write":
+            stored = True
+        else:
+            stored = self._stored and plan.action != "destroy"
         flashed = {**self._reflashed, **self._flashed}
         self._reset_tracking()
         self._stored = stored
@@ -234,33 +276,63 @@ class Session(MutableMapping[str, Any]):
     def commit(self) -> None:
         """Persist this request's changes (sync drivers) and queue the id cookie.
 
-        Read-only or never-initiated sessions commit nothing.
+        Read-only or never-initiated sessions commit nothing. With a versioned
+        driver a conflicting commit merges (see :mod:`sessions.commits`).
         """
         if not self.initiated or self.readonly:
             return
-        destroy, write, touch, action = self._plan()
-        if destroy or write is not None or touch is not None:
+        plan = self._plan()
+        if plan.destroy or plan.action != "none":
             self._manager.require_sync()
-        for key in destroy:
-            self._driver.destroy(key)
-        if write is not None:
-            self._driver.write(self.session_id, write)
-        elif touch is not None:
-            self._driver.touch(touch)
-        self._committed(destroy, write, action)
+        driver = self._driver
+        for key in plan.destroy:
+            driver.destroy(key)
+        outcome = None
+        if plan.guarded:
+            steps = plan.guarded_write()
+            try:
+                op, args = next(steps)
+                while True:
+                    if op == "sleep":
+                        time.sleep(*args)
+                        result = None
+                    else:
+                        result = getattr(driver, op)(*args)
+                    op, args = steps.send(result)
+            except StopIteration as done:
+                outcome = done.value
+        elif plan.action == "write":
+            driver.write(self.session_id, plan.values)
+        elif plan.action == "touch":
+            driver.touch(self.session_id)
+        self._committed(plan, outcome)
 
     async def acommit(self) -> None:
         """Persist this request's changes (async) and queue the id cookie."""
         if not self.initiated or self.readonly:
             return
-        destroy, write, touch, action = self._plan()
-        for key in destroy:
-            await self._call(2, key)
-        if write is not None:
-            await self._call(1, self.session_id, write)
-        elif touch is not None:
-            await self._call(3, touch)
-        self._committed(destroy, write, action)
+        plan = self._plan()
+        for key in plan.destroy:
+            await self._call("destroy", key)
+        outcome = None
+        if plan.guarded:
+            steps = plan.guarded_write()
+            try:
+                op, args = next(steps)
+                while True:
+                    if op == "sleep":
+                        await anyio.sleep(*args)
+                        result = None
+                    else:
+                        result = await self._call(op, *args)
+                    op, args = steps.send(result)
+            except StopIteration as done:
+                outcome = done.value
+        elif plan.action == "write":
+            await self._call("write", self.session_id, plan.values)
+        elif plan.action == "touch":
+            await self._call("touch", self.session_id)
+        self._committed(plan, outcome)
 
     # -- guards --------------------------------------------------------------
 
@@ -283,7 +355,7 @@ class Session(MutableMapping[str, Any]):
 
     def _touched(self, key: str) -> None:
         self._modified = True
-        self._changed.add(key.split(".", 1)[0])
+        self._changes.replace(key)
 
     # -- reading ---------------------------------------------------------------
 
@@ -312,12 +384,12 @@ class Session(MutableMapping[str, Any]):
     @property
     def changed_keys(self) -> frozenset[str]:
         """Top-level keys this request wrote or removed (for conflict-free merges)."""
-        return frozenset(self._changed)
+        return self._changes.keys
 
     @property
     def cleared(self) -> bool:
         """True when this request called :meth:`clear`."""
-        return self._cleared
+        return self._changes.cleared
 
     # -- writing ---------------------------------------------------------------
 
@@ -358,15 +430,31 @@ class Session(MutableMapping[str, Any]):
                 )
         result = current + amount
         set_path(values, key, result)
-        self._touched(key)
+        self._modified = True
+        self._changes.add(key, amount)
         return result
 
     def clear(self) -> None:
         """Remove every value."""
         values = self._writable("clear")
-        self._changed.update(values)
         values.clear()
-        self._cleared = True
+        self._changes.clear()
+        self._modified = True
+
+    def mark_modified(self, key: str | None = None) -> None:
+        """Tell the session a value was changed in place, so commit stores it.
+
+        ``session["cart"].append(item)`` changes a list the session holds
+        without the session seeing it; call ``session.mark_modified("cart")``
+        afterwards (or with no key: every current top-level key). Prefer
+        ``put`` with a new value, which needs no such call.
+        """
+        values = self._writable("mark_modified")
+        if key is None:
+            for name in values:
+                self._changes.replace(name, path=False)
+        else:
+            self._changes.replace(key)
         self._modified = True
 
     def regenerate(self) -> None:
@@ -463,12 +551,12 @@ class Session(MutableMapping[str, Any]):
         check_value(key, value)
         values[key] = value
         self._modified = True
-        self._changed.add(key)
+        self._changes.replace(key, path=False)
 
     def __delitem__(self, key: str) -> None:
         del self._writable("delete an item")[key]
         self._modified = True
-        self._changed.add(key)
+        self._changes.replace(key, path=False)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._readable())

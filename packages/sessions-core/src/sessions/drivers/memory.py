@@ -7,71 +7,143 @@ types, never the live objects of an earlier request.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from ..codec import decode, encode
-from ..driver import Driver, DriverConfig, GcProgress, GcResult, Option
-from ..errors import DecodeError
+from ..driver import Driver, DriverConfig, GcProgress, GcResult, Option, Record
+from ..errors import ConfigError, DecodeError
 
 
 class MemoryDriver(Driver):
-    """Sessions in process memory, expiring ``age`` seconds after the last write or touch."""
+    """Sessions in process memory, expiring ``age`` seconds after the last write or touch.
+
+    Versioned (conflict-free commits): each entry carries a version, and a
+    lock makes every compare-and-set atomic across threads. ``max_sessions``
+    is a hard cap: past it, the least recently used session is evicted.
+    """
 
     options: ClassVar[tuple[Option, ...]] = (
         Option(
-            "max_sessions", int, 100_000, "evict expired sessions when more than this many are held"
+            "max_sessions",
+            int,
+            100_000,
+            "most sessions held; past it, the least recently used one is evicted",
         ),
     )
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self._age = config.age
-        self._max = int(config.options.get("max_sessions") or 100_000)
-        self._data: dict[str, tuple[float, bytes]] = {}
+        given = config.options.get("max_sessions")
+        self._max = 100_000 if given is None else int(given)
+        if self._max < 1:
+            raise ConfigError(
+                f"drivers.{config.name}.max_sessions", self._max, "a whole number of at least 1"
+            )
+        # key -> (expires at, payload, version), least recently used first.
+        self._data: OrderedDict[str, tuple[float, bytes, int]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def describe(self) -> str:
         """Where sessions live."""
         return "process memory"
 
-    # The four operations never block, so the async flavour calls them directly.
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """Values of a live session, or None."""
+    def _live(self, session_id: str, now: float) -> tuple[float, bytes, int] | None:
+        # Callers hold the lock.
         entry = self._data.get(session_id)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
-            self._data.pop(session_id, None)
+        if entry[0] <= now:
+            del self._data[session_id]
             return None
+        self._data.move_to_end(session_id)
+        return entry
+
+    def _store(self, session_id: str, payload: bytes, version: int, now: float) -> None:
+        # Callers hold the lock.
+        data = self._data
+        data[session_id] = (now + self._age, payload, version)
+        data.move_to_end(session_id)
+        while len(data) > self._max:
+            data.popitem(last=False)
+
+    def _decoded(self, session_id: str, payload: bytes) -> dict[str, Any] | None:
         try:
-            return decode(entry[1])
+            return decode(payload)
         except DecodeError:
             self.config.notify_decode_failed("store", f"undecodable entry for {session_id}")
             return None
 
+    # The operations never block for long, so the async flavour calls them directly.
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        """Values of a live session, or None."""
+        record = self.read_versioned(session_id)
+        return None if record is None else record.values
+
+    def read_versioned(self, session_id: str) -> Record | None:
+        """Values and version of a live session, or None."""
+        with self._lock:
+            entry = self._live(session_id, time.monotonic())
+        if entry is None:
+            return None
+        values = self._decoded(session_id, entry[1])
+        return None if values is None else Record(values, entry[2])
+
     def write(self, session_id: str, values: dict[str, Any]) -> None:
         """Store ``values`` for ``age`` seconds."""
-        if len(self._data) >= self._max and session_id not in self._data:
-            self.gc()
-        self._data[session_id] = (time.monotonic() + self._age, encode(values))
+        payload = encode(values)
+        with self._lock:
+            now = time.monotonic()
+            entry = self._live(session_id, now)
+            self._store(session_id, payload, 1 if entry is None else entry[2] + 1, now)
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Compare-and-set: store (or, with ``{}``, remove) only if the version still matches."""
+        payload = encode(values) if values else b""
+        with self._lock:
+            now = time.monotonic()
+            entry = self._live(session_id, now)
+            if (entry is None) != (version is None) or (entry is not None and entry[2] != version):
+                return False
+            if not values:
+                self._data.pop(session_id, None)
+            else:
+                self._store(session_id, payload, 1 if entry is None else entry[2] + 1, now)
+            return True
 
     def destroy(self, session_id: str) -> None:
         """Forget the session."""
-        self._data.pop(session_id, None)
+        with self._lock:
+            self._data.pop(session_id, None)
 
     def touch(self, session_id: str) -> None:
-        """Restart the session's expiry."""
-        entry = self._data.get(session_id)
-        if entry is not None:
-            self._data[session_id] = (time.monotonic() + self._age, entry[1])
+        """Restart the session's expiry (an expired session stays expired)."""
+        with self._lock:
+            now = time.monotonic()
+            entry = self._live(session_id, now)
+            if entry is not None:
+                self._data[session_id] = (now + self._age, entry[1], entry[2])
 
     async def aread(self, session_id: str) -> dict[str, Any] | None:
         """Async :meth:`read`."""
         return self.read(session_id)
 
+    async def aread_versioned(self, session_id: str) -> Record | None:
+        """Async :meth:`read_versioned`."""
+        return self.read_versioned(session_id)
+
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`write`."""
         self.write(session_id, values)
+
+    async def awrite_versioned(
+        self, session_id: str, values: dict[str, Any], version: int | None
+    ) -> bool:
+        """Async :meth:`write_versioned`."""
+        return self.write_versioned(session_id, values, version)
 
     async def adestroy(self, session_id: str) -> None:
         """Async :meth:`destroy`."""
@@ -84,17 +156,19 @@ class MemoryDriver(Driver):
     def gc(self, progress: GcProgress | None = None) -> GcResult:
         """Remove expired sessions."""
         started = time.monotonic()
-        entries = list(self._data.items())
-        expired = [key for key, (expires, _) in entries if expires <= started]
-        freed = 0
-        for key in expired:
-            entry = self._data.pop(key, None)
-            if entry is not None:
-                freed += len(entry[1])
+        with self._lock:
+            entries = list(self._data.items())
+            expired = [key for key, (expires, _, _) in entries if expires <= started]
+            freed = 0
+            for key in expired:
+                entry = self._data.pop(key, None)
+                if entry is not None:
+                    freed += len(entry[1])
         if progress is not None:
             progress(len(entries), len(entries))
         return GcResult(len(entries), len(expired), freed, time.monotonic() - started)
 
     def store_raw(self, session_id: str, payload: bytes) -> None:
         """Put raw bytes under a key (for the conformance kit's corruption test)."""
-        self._data[session_id] = (time.monotonic() + self._age, payload)
+        with self._lock:
+            self._store(session_id, payload, 1, time.monotonic())

@@ -28,6 +28,7 @@ from uuid import UUID
 
 import anyio
 
+from ..driver import Record
 from ..keys import new_token, storage_key
 from ..session import Session
 from .harness import Harness
@@ -143,12 +144,102 @@ class DriverConformance(_Base):
         time.sleep(self.age * 0.6)
         assert h.call("read", key) == {"a": 1}
 
-    def test_expires_after_age(self) -> None:
+    def test_expires_after_age_and_touch_never_revives(self) -> None:
         h = self.make_harness()
         key = new_key()
         h.call("write", key, {"a": 1})
         time.sleep(self.age + 1.2)
         assert h.call("read", key) is None
+        h.call("touch", key)
+        assert h.call("read", key) is None, "touch brought an expired session back"
+
+    def test_gc_removes_only_expired_records(self) -> None:
+        h = self.make_harness()
+        if not h.manager.has_gc:
+            _skip("the driver has no gc capability")
+        old, live = new_key(), new_key()
+        h.call("write", old, {"old": 1})
+        time.sleep(self.age + 1.2)
+        h.call("write", live, {"live": 1})
+        result = h.driver.gc()
+        assert result.removed >= 1, "gc removed nothing, but a record had expired"
+        assert h.call("read", live) == {"live": 1}, "gc removed a live record"
+        assert h.call("read", old) is None
+
+    # -- versioned capability (conflict-free commits) --------------------------------
+
+    def _versioned(self) -> Harness:
+        h = self.make_harness()
+        if not h.manager.flavours.versioned:
+            _skip("the driver does not declare the versioned capability")
+        return h
+
+    def test_versioned_create_only_when_absent(self) -> None:
+        h = self._versioned()
+        key = new_key()
+        assert h.call("write_versioned", key, {"a": 1}, None) is True
+        assert h.call("write_versioned", key, {"a": 2}, None) is False
+        record = h.call("read_versioned", key)
+        assert isinstance(record, Record)
+        assert record.values == {"a": 1}
+        assert isinstance(record.version, int)
+
+    def test_versioned_stale_version_is_refused(self) -> None:
+        h = self._versioned()
+        key = new_key()
+        h.call("write_versioned", key, {"n": 0}, None)
+        first = h.call("read_versioned", key)
+        assert h.call("write_versioned", key, {"n": 1}, first.version) is True
+        assert h.call("write_versioned", key, {"n": 99}, first.version) is False
+        second = h.call("read_versioned", key)
+        assert second.values == {"n": 1}
+        assert second.version != first.version
+        assert h.call("write_versioned", key, {}, first.version) is False
+        assert h.call("read", key) == {"n": 1}
+        assert h.call("write_versioned", key, {}, second.version) is True
+        assert h.call("read_versioned", key) is None
+
+    def test_versioned_write_never_revives_a_destroyed_record(self) -> None:
+        h = self._versioned()
+        key = new_key()
+        h.call("write", key, {"user": 42})
+        record = h.call("read_versioned", key)
+        assert record is not None
+        assert record.values == {"user": 42}
+        h.call("destroy", key)
+        assert h.call("write_versioned", key, {"user": 42, "x": 1}, record.version) is False
+        assert h.call("read", key) is None
+
+    def test_versioned_two_writers_both_land_through_core(self) -> None:
+        h = self._versioned()
+        _store_session(h, {"n": 0})
+        one, two = _open(h), _open(h)
+        for session in (one, two):
+            session.initiate()
+        one.put("one", 1)
+        one.increment("n")
+        two.put("two", 2)
+        two.increment("n", 10)
+        one.commit()
+        two.commit()
+        after = _open(h)
+        after.initiate()
+        assert after.all() == {"n": 11, "one": 1, "two": 2}
+
+    def test_versioned_no_resurrection_after_destroy_through_core(self) -> None:
+        h = self._versioned()
+        _store_session(h, {"user": 42})
+        logout, slow = _open(h), _open(h)
+        logout.initiate()
+        slow.initiate()
+        logout.clear()
+        logout.commit()
+        slow.put("cart", 3)
+        slow.commit()
+        again = _open(h)
+        again.initiate()
+        assert again.fresh is True
+        assert again.all() == {}
 
     def test_unreadable_data_reads_none(self) -> None:
         h = self.make_harness()
@@ -274,14 +365,101 @@ class AsyncDriverConformance(_Base):
 
         self._run(body)
 
-    def test_expires_after_age(self) -> None:
+    def test_expires_after_age_and_touch_never_revives(self) -> None:
         async def body(h: Harness) -> None:
             key = new_key()
             await h.acall("write", key, {"a": 1})
             await anyio.sleep(self.age + 1.2)
             assert await h.acall("read", key) is None
+            await h.acall("touch", key)
+            assert await h.acall("read", key) is None, "touch brought an expired session back"
 
         self._run(body)
+
+    # -- versioned capability (conflict-free commits) --------------------------------
+
+    def _run_versioned(self, body: Callable[[Harness], Awaitable[None]]) -> None:
+        async def guarded(h: Harness) -> None:
+            if not h.manager.flavours.versioned:
+                _skip("the driver does not declare the versioned capability")
+            await body(h)
+
+        self._run(guarded)
+
+    def test_versioned_create_only_when_absent(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            assert await h.acall("write_versioned", key, {"a": 1}, None) is True
+            assert await h.acall("write_versioned", key, {"a": 2}, None) is False
+            record = await h.acall("read_versioned", key)
+            assert isinstance(record, Record)
+            assert record.values == {"a": 1}
+
+        self._run_versioned(body)
+
+    def test_versioned_stale_version_is_refused(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write_versioned", key, {"n": 0}, None)
+            first = await h.acall("read_versioned", key)
+            assert await h.acall("write_versioned", key, {"n": 1}, first.version) is True
+            assert await h.acall("write_versioned", key, {"n": 99}, first.version) is False
+            second = await h.acall("read_versioned", key)
+            assert second.values == {"n": 1}
+            assert await h.acall("write_versioned", key, {}, first.version) is False
+            assert await h.acall("write_versioned", key, {}, second.version) is True
+            assert await h.acall("read_versioned", key) is None
+
+        self._run_versioned(body)
+
+    def test_versioned_write_never_revives_a_destroyed_record(self) -> None:
+        async def body(h: Harness) -> None:
+            key = new_key()
+            await h.acall("write", key, {"user": 42})
+            record = await h.acall("read_versioned", key)
+            assert record is not None
+            await h.acall("destroy", key)
+            assert await h.acall("write_versioned", key, {"x": 1}, record.version) is False
+            assert await h.acall("read", key) is None
+
+        self._run_versioned(body)
+
+    def test_versioned_two_writers_both_land_through_core(self) -> None:
+        async def body(h: Harness) -> None:
+            await _astore_session(h, {"n": 0})
+            one, two = _open(h), _open(h)
+            await one.ainitiate()
+            await two.ainitiate()
+            one.put("one", 1)
+            one.increment("n")
+            two.put("two", 2)
+            two.increment("n", 10)
+            # Both commit at once: each one's compare-and-set may meet the other's.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one.acommit)
+                tg.start_soon(two.acommit)
+            after = _open(h)
+            await after.ainitiate()
+            assert after.all() == {"n": 11, "one": 1, "two": 2}
+
+        self._run_versioned(body)
+
+    def test_versioned_no_resurrection_after_destroy_through_core(self) -> None:
+        async def body(h: Harness) -> None:
+            await _astore_session(h, {"user": 42})
+            logout, slow = _open(h), _open(h)
+            await logout.ainitiate()
+            await slow.ainitiate()
+            logout.clear()
+            await logout.acommit()
+            slow.put("cart", 3)
+            await slow.acommit()
+            again = _open(h)
+            await again.ainitiate()
+            assert again.fresh is True
+            assert again.all() == {}
+
+        self._run_versioned(body)
 
     def test_unreadable_data_reads_none(self) -> None:
         async def body(h: Harness) -> None:
@@ -338,6 +516,41 @@ class AsyncDriverConformance(_Base):
             assert again.get("cart.total") == Decimal("9.99")
 
         self._run(body)
+
+
+def _skip(reason: str) -> None:
+    import pytest  # the kit runs under pytest; importing it lazily keeps `sessions` free of it
+
+    pytest.skip(reason)
+
+
+def _open(h: Harness) -> Session:
+    """A session for a request carrying the harness's cookies (not yet initiated)."""
+    return Session(h.manager, h.context())
+
+
+def _store_session(h: Harness, values: dict[str, Any]) -> None:
+    """Commit ``values`` as a new session and keep its cookie in the jar."""
+    h.jar.clear()
+    context = h.context()
+    session = Session(h.manager, context)
+    session.initiate()
+    for key, value in values.items():
+        session.put(key, value)
+    session.commit()
+    h.finish(context)
+
+
+async def _astore_session(h: Harness, values: dict[str, Any]) -> None:
+    """Async :func:`_store_session`."""
+    h.jar.clear()
+    context = h.context()
+    session = Session(h.manager, context)
+    await session.ainitiate()
+    for key, value in values.items():
+        session.put(key, value)
+    await session.acommit()
+    h.finish(context)
 
 
 def _version(i: int) -> dict[str, Any]:
