@@ -169,6 +169,12 @@ def _past() -> Any:
     return datetime.now(UTC) - timedelta(hours=1)
 
 
+def _memory_keys() -> set[str]:
+    from sessions.django.config import get_manager
+
+    return set(get_manager().driver._data)
+
+
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """The backend ``name``, its server started if needed, with an empty store."""
     prefix = f"dj{secrets.token_hex(4)}:"
@@ -220,6 +226,11 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
             age_out,
             env={"SESSION_DRIVER": "file", "SESSION_FILE_LOCATION": str(location)},
         )
+    if name == "memory":  # core's own driver, with the versioned capability
+        return Backend(name, {"driver": "memory"}, _memory_keys)
+    if name == "dbm":  # the example third-party driver package (plain contract)
+        options = {"path": str(tmp_path / "dbm" / "sessions.dbm")}
+        return Backend(name, {"driver": "dbm", "drivers": {"dbm": options}}, lambda: None)
     if name == "sqlite":
         return _sql_backend(name, f"sqlite:///{tmp_path / 'sessions.sqlite3'}")
     if name == "postgres":

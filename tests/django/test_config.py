@@ -150,8 +150,9 @@ def test_cookie_and_async_only_drivers_are_refused(settings_: Any) -> None:
         async def touch(self, session_id: str) -> None:
             return None
 
-    manager = SessionManager(SessionConfig(secret="x" * 40, driver="asynconly"))
-    manager.extend("asynconly", AsyncOnly)
+    manager = SessionManager(
+        SessionConfig(secret="x" * 40, driver="asynconly"), drivers={"asynconly": AsyncOnly}
+    )
     with pytest.raises(ConfigError, match="async-only"):
         _check_driver(manager)
 

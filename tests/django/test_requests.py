@@ -206,3 +206,41 @@ def test_clearsessions(browser: Browser, use_backend: Backend) -> None:
     assert keys is not None
     assert storage_key(stale) not in keys
     assert storage_key(live) in keys
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_redis_commands_per_request(
+    flavour: str, django_ready: Any, redis_url: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """A read-only request costs one Redis command; a read-write one two with a
+    versioned driver (read, compare-and-set), three without (Django's cache
+    engine's count: read, existence check, write)."""
+    import redis
+    from django.test import override_settings
+    from sessions.django.config import get_manager
+
+    from .conftest import make_backend
+
+    backend = make_backend("redis", request, tmp_path)
+    admin = redis.Redis.from_url(redis_url)
+    with override_settings(SESSIONS=backend.sessions):
+        browser = Browser(flavour)
+        browser.page()
+        browser.post("count")
+
+        def counted(run: Any) -> dict[str, int]:
+            admin.config_resetstat()
+            run()
+            stats = admin.info("commandstats")
+            return {
+                k.removeprefix("cmdstat_"): int(v["calls"])
+                for k, v in stats.items()
+                if k.removeprefix("cmdstat_") not in {"info", "config|resetstat"}
+            }
+
+        assert counted(browser.state) == {"getex": 1}
+        read_write = counted(lambda: browser.post("count"))
+        expected = 2 if get_manager().flavours.versioned else 3
+        assert sum(read_write.values()) == expected, read_write
+        assert browser.state()["count"] == 2
+    admin.close()

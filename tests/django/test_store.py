@@ -15,7 +15,14 @@ import pytest
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from sessions.keys import is_storage_key, storage_key
 
-from .conftest import Backend
+from .conftest import BACKENDS, Backend, make_backend
+
+
+@pytest.fixture(params=[*BACKENDS, "memory", "dbm"])
+def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
+    """Every first-party backend, core's versioned memory driver, and the example
+    third-party driver (sessions-dbm)."""
+    return make_backend(request.param, request, tmp_path)
 
 
 def store(key: str | None = None) -> Any:
@@ -258,3 +265,32 @@ def test_async_twins(use_backend: Backend) -> None:
         assert unknown.session_key is None
 
     asyncio.run(scenario())
+
+
+def test_a_versioned_driver_is_written_with_compare_and_set(memory_sessions: None) -> None:
+    from sessions.django.config import get_manager
+
+    manager = get_manager()
+    assert manager.flavours.versioned  # core's memory driver has the capability
+    s = saved(n=1)
+    key = s.session_key
+    before = manager.driver.read_versioned(storage_key(key)).version
+    loaded = store(key)
+    loaded["n"] = 2
+    loaded.save()
+    after = manager.driver.read_versioned(storage_key(key))
+    assert after.values["n"] == 2
+    assert after.version != before
+    # A record replaced behind the store's back (another request) is replaced again,
+    # after a re-read: the last save wins, as with Django's engines.
+    loaded = store(key)
+    loaded["n"] = 3
+    manager.driver.write(storage_key(key), {**manager.driver.read(storage_key(key)), "n": 9})
+    loaded.save()
+    assert store(key).load() == {"n": 3}
+    # A record deleted in between is not brought back.
+    loaded["n"] = 4
+    manager.driver.destroy(storage_key(key))
+    with pytest.raises(UpdateError):
+        loaded.save()
+    assert manager.driver.read(storage_key(key)) is None

@@ -9,7 +9,10 @@ What is stored, per session:
   does with Django's own engines), plus ``"__expires_at__"``: the Unix time
   the session expires, worked out at save time from ``SESSION_COOKIE_AGE`` or
   the session's own ``set_expiry()``, as Django's database engine stores
-  ``expire_date``. ``load()`` treats a record past it as missing.
+  ``expire_date``. ``load()`` treats a record past it as missing;
+* ``"__age__"`` (core's :data:`~sessions.record.AGE_KEY`) for a session with its
+  own ``set_expiry()``: the seconds the store should keep it, which drivers
+  that honour :func:`~sessions.record.store_age` use as the record's TTL.
 
 Each operation is the driver's sync contract (``read``/``write``/``destroy``),
 or, for a driver with the versioned capability, ``read_versioned`` and a
@@ -29,6 +32,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from ..codec import check_value
 from ..keys import is_storage_key, new_token, storage_key
 from ..manager import SessionManager
+from ..record import AGE_KEY
 from .config import get_manager
 from .serializers import TaggedSerializer
 
@@ -40,10 +44,6 @@ EXPIRES_KEY = "__expires_at__"
 #: between the read and the conditional write, before it gives up.
 _WRITE_ATTEMPTS = 8
 _CREATE_ATTEMPTS = 16
-
-
-def _versioned(manager: SessionManager) -> bool:
-    return bool(getattr(manager.flavours, "versioned", False))
 
 
 class SessionStore(SessionBase):
@@ -61,6 +61,12 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         # The version of the record load() read (versioned drivers only).
         self._version: int | None = None
+
+    @classmethod
+    def get_manager(cls) -> SessionManager:
+        """The manager sessions are stored through: the process's, built from the
+        settings. A subclass may return another (two engines in one process)."""
+        return get_manager()
 
     # -- keys -------------------------------------------------------------------------
 
@@ -81,15 +87,15 @@ class SessionStore(SessionBase):
     def _fetch(self, session_key: str) -> tuple[dict[str, Any] | None, int | None]:
         """``(session dict, version)`` of a live record; ``(None, None)`` when there
         is none: missing, expired, unreadable, or past its own expiry."""
-        manager = get_manager()
+        manager = self.get_manager()
         driver = manager.driver
         sid = storage_key(session_key)
         version: int | None = None
-        if _versioned(manager):
+        if manager.flavours.versioned:
             record = driver.read_versioned(sid)
             if record is None:
                 return None, None
-            values, version = record
+            values, version = record.values, record.version
         else:
             values = driver.read(sid)
         if type(values) is not dict:
@@ -99,6 +105,7 @@ class SessionStore(SessionBase):
             return None, None  # not a record this engine wrote
         if expires <= time.time():
             return None, None
+        values.pop(AGE_KEY, None)
         return values, version
 
     def _record(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +126,10 @@ class SessionStore(SessionBase):
                 # A custom serializer's output must still be storable by the driver.
                 check_value(key, value)
         expiry = data.get("_session_expiry")
-        values[EXPIRES_KEY] = round(time.time() + self.get_expiry_age(expiry=expiry), 3)
+        age = self.get_expiry_age(expiry=expiry)
+        values[EXPIRES_KEY] = round(time.time() + age, 3)
+        if expiry:  # a set_expiry() of its own: the store keeps it as long (or less)
+            values[AGE_KEY] = max(int(age), 1)
         return values
 
     # -- Django's engine API ------------------------------------------------------------
@@ -170,10 +180,10 @@ class SessionStore(SessionBase):
             return self.create()
         data = self._get_session(no_load=must_create)
         record = self._record(data)
-        manager = get_manager()
+        manager = self.get_manager()
         driver = manager.driver
         sid = storage_key(self.session_key)
-        if _versioned(manager):
+        if manager.flavours.versioned:
             self._save_versioned(driver, sid, record, must_create)
         elif must_create:
             if self._fetch(self.session_key)[0] is not None:
@@ -219,7 +229,7 @@ class SessionStore(SessionBase):
             session_key = self.session_key
         if not self._validate_session_key(session_key):
             return
-        get_manager().driver.destroy(storage_key(session_key))
+        self.get_manager().driver.destroy(storage_key(session_key))
         if session_key == self.session_key:
             self._version = None
 
@@ -227,7 +237,7 @@ class SessionStore(SessionBase):
     def clear_expired(cls) -> None:
         """Remove expired sessions with the driver's ``gc``; nothing for stores that
         expire sessions by themselves (Redis, memcached)."""
-        manager = get_manager()
+        manager = cls.get_manager()
         if callable(getattr(manager.driver, "gc", None)):
             manager.gc()
 
