@@ -28,6 +28,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.signing import JSONSerializer
 
 from ..codec import check_value
 from ..keys import is_storage_key, new_token, storage_key
@@ -122,9 +123,10 @@ class SessionStore(SessionBase):
                     f"SESSION_SERIALIZER {serializer.__module__}.{serializer.__qualname__} "
                     f"turned the session into a {type(values).__name__}; it must give a dict"
                 )
-            for key, value in values.items():
+            if serializer is not JSONSerializer:
                 # A custom serializer's output must still be storable by the driver.
-                check_value(key, value)
+                for key, value in values.items():
+                    check_value(key, value)
         expiry = data.get("_session_expiry")
         age = self.get_expiry_age(expiry=expiry)
         values[EXPIRES_KEY] = round(time.time() + age, 3)
