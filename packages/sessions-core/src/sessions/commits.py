@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,13 +28,24 @@ from .driver import Record
 from .errors import SessionError
 from .record import FLASH_KEY
 
-__all__ = ["FLASH_KEY", "MAX_ATTEMPTS", "CommitConflictError", "CommitPlan", "Outcome", "Step"]
+__all__ = [
+    "COMMIT_DEADLINE",
+    "FLASH_KEY",
+    "MAX_ATTEMPTS",
+    "CommitConflictError",
+    "CommitPlan",
+    "Outcome",
+    "Step",
+]
 
 log = logging.getLogger("sessions")
 
-#: Compare-and-set attempts before a commit gives up (each conflict costs one
-#: read and one write; 8 clients hammering one session need a handful).
-MAX_ATTEMPTS = 16
+#: How long a commit keeps retrying its compare-and-set before it gives up, in
+#: seconds, and at most how many attempts it makes. Each conflict costs one read
+#: and one write; under heavy contention (8 clients hammering one session) most
+#: commits need one or two attempts, and an unlucky one a few dozen.
+COMMIT_DEADLINE = 10.0
+MAX_ATTEMPTS = 1000
 _MISSING: Any = object()
 
 Action = Literal["write", "touch", "destroy", "none"]
@@ -44,8 +56,9 @@ Step = tuple[str, tuple[Any, ...]]
 class CommitConflictError(SessionError):
     """A commit kept conflicting with other requests and gave up.
 
-    Raised only after :data:`MAX_ATTEMPTS` compare-and-set attempts, so the
-    request fails (and is not acknowledged) rather than losing its change.
+    Raised only after :data:`COMMIT_DEADLINE` seconds (or :data:`MAX_ATTEMPTS`
+    attempts) of conflicts, so the request fails (and is not acknowledged)
+    rather than losing its change.
     """
 
 
@@ -99,7 +112,10 @@ class CommitPlan:
         """The compare-and-set loop, as driver steps; the runner sends back results."""
         values = self.values if self.values is not None else {}
         version = self.version
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        deadline = time.monotonic() + COMMIT_DEADLINE
+        attempt = 0
+        while attempt < MAX_ATTEMPTS and (attempt == 0 or time.monotonic() < deadline):
+            attempt += 1
             stored = yield ("write_versioned", (self.session_id, values, version))
             if stored:
                 return Outcome("stored" if attempt == 1 else "merged", attempt)
@@ -115,9 +131,9 @@ class CommitPlan:
             version = record.version
             if attempt > 1:
                 # Spread out writers that keep colliding; the first retry is immediate.
-                yield ("sleep", (random.uniform(0, min(0.05, 0.001 * 2**attempt)),))
+                yield ("sleep", (random.uniform(0, min(0.01, 0.0005 * 2**attempt)),))
         raise CommitConflictError(
             f"session {self.session_id[:12]}... could not be committed: the store reported "
-            f"a conflicting change on each of {MAX_ATTEMPTS} attempts (another request "
-            "commits this session continuously); the request's changes were not stored"
+            f"a conflicting change on each of {attempt} attempts (another request commits "
+            "this session continuously); the request's changes were not stored"
         )

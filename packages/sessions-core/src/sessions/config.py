@@ -90,6 +90,17 @@ class SessionConfig:
         cookie: id cookie attributes, a :class:`CookieOptions` or a mapping of its fields.
         drivers: per-driver options, ``{"redis": {"url": ...}}``.
         enabled: ``False`` turns the integrations into pass-throughs.
+        absolute_age: the longest a session may live from its creation, however
+            active it is (a duration as for ``age``; ``None``: no limit). Past it
+            the session is destroyed and the request gets a fresh one.
+        lazy: read nothing from the store until the request uses its session;
+            a request that never does costs no store I/O and gets no cookie, and
+            an empty new session never gets a cookie. Such a request does not
+            extend the session's life.
+        touch_interval: refresh an unchanged session's expiry (and re-issue its
+            cookie) at most once per this interval (a duration as for ``age``;
+            ``0``: every request). The last refresh time travels in the signed
+            id cookie, so deciding costs no round trip.
     """
 
     secret: str
@@ -101,7 +112,12 @@ class SessionConfig:
     cookie: CookieOptions = field(default_factory=CookieOptions)
     drivers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     enabled: bool = True
+    absolute_age: str | int | float | timedelta | None = None
+    lazy: bool = False
+    touch_interval: str | int | float | timedelta = 0
     age_seconds: int = field(init=False)
+    absolute_age_seconds: int | None = field(init=False)
+    touch_interval_seconds: int = field(init=False)
 
     def __post_init__(self) -> None:
         valid_secret = (
@@ -138,6 +154,34 @@ class SessionConfig:
             self, "clear_with_browser", _parse_bool("clear_with_browser", self.clear_with_browser)
         )
         object.__setattr__(self, "enabled", _parse_bool("enabled", self.enabled))
+        absolute = self.absolute_age
+        if isinstance(absolute, str) and absolute.strip().lower() in ("", "none"):
+            absolute = None
+        object.__setattr__(
+            self,
+            "absolute_age_seconds",
+            None if absolute is None else parse_age(absolute, "absolute_age"),
+        )
+        if self.absolute_age_seconds is not None and self.absolute_age_seconds < self.age_seconds:
+            raise ConfigError(
+                "absolute_age",
+                self.absolute_age,
+                f"a duration at least as long as age ({self.age_seconds} s), or None",
+            )
+        object.__setattr__(self, "lazy", _parse_bool("lazy", self.lazy))
+        interval = self.touch_interval
+        zero = interval == 0 or (isinstance(interval, str) and interval.strip() in ("", "0"))
+        object.__setattr__(
+            self,
+            "touch_interval_seconds",
+            0 if zero and type(interval) is not bool else parse_age(interval, "touch_interval"),
+        )
+        if self.touch_interval_seconds >= self.age_seconds:
+            raise ConfigError(
+                "touch_interval",
+                self.touch_interval,
+                f"a duration shorter than age ({self.age_seconds} s), or 0 (every request)",
+            )
         if isinstance(self.cookie, Mapping):
             try:
                 object.__setattr__(self, "cookie", CookieOptions(**self.cookie))
@@ -169,7 +213,8 @@ class SessionConfig:
 
         Reads ``SESSION_DRIVER``, ``SESSION_SECRET``, ``SESSION_SECRET_FALLBACKS``
         (comma-separated), ``SESSION_AGE``, ``SESSION_COOKIE_NAME``,
-        ``SESSION_CLEAR_WITH_BROWSER``, ``SESSION_ENABLED``, the cookie flags
+        ``SESSION_CLEAR_WITH_BROWSER``, ``SESSION_ENABLED``, ``SESSION_ABSOLUTE_AGE``,
+        ``SESSION_LAZY``, ``SESSION_TOUCH_INTERVAL``, the cookie flags
         ``SESSION_COOKIE_PATH``/``_DOMAIN``/``_SECURE``/``_HTTP_ONLY``/``_SAME_SITE``,
         and ``SESSION_<DRIVER>_<OPTION>`` for the selected driver's options
         (``SESSION_REDIS_URL`` -> ``drivers={"redis": {"url": ...}}``). Values stay
@@ -185,6 +230,9 @@ class SessionConfig:
             "SESSION_COOKIE_NAME": "cookie_name",
             "SESSION_CLEAR_WITH_BROWSER": "clear_with_browser",
             "SESSION_ENABLED": "enabled",
+            "SESSION_ABSOLUTE_AGE": "absolute_age",
+            "SESSION_LAZY": "lazy",
+            "SESSION_TOUCH_INTERVAL": "touch_interval",
         }
         for var, name in simple.items():
             if var in env:

@@ -41,6 +41,7 @@ __all__ = [
     "RequestContext",
     "StoredSession",
     "SyncDriver",
+    "TaggingDriver",
     "VersionedDriver",
     "acall",
     "flavours_of",
@@ -298,8 +299,10 @@ CORE_OPS = ("read", "write", "destroy", "touch")
 #: The optional ``versioned`` capability: a read that returns the record's
 #: version and a compare-and-set write (conflict-free commits).
 VERSIONED_OPS = ("read_versioned", "write_versioned")
+#: The optional ``tagging`` capability: find, inspect and destroy sessions by tag.
+TAGGING_OPS = ("tagged", "peek", "destroy_tagged")
 #: Every operation core may call on a driver, by name.
-OPS = (*CORE_OPS, *VERSIONED_OPS)
+OPS = (*CORE_OPS, *VERSIONED_OPS, *TAGGING_OPS)
 
 
 class Record(NamedTuple):
@@ -322,6 +325,28 @@ class StoredSession(NamedTuple):
     values: dict[str, Any]
     #: When it expires, in epoch seconds (``time.time()``'s clock).
     expires_at: float
+
+
+@runtime_checkable
+class TaggingDriver(Protocol):
+    """The optional ``tagging`` capability (sync flavour): a user's sessions.
+
+    The driver indexes each record by ``sessions.record.tag_of(values)`` when
+    it writes it. Async twins are ``atagged``/``apeek``/``adestroy_tagged``.
+    """
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session whose current record has ``tag``.
+
+        Never an expired, destroyed, re-tagged or untagged one; stale index
+        entries are pruned here. One round trip per server slot or query.
+        """
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """The stored session with its expiry, read without refreshing the expiry."""
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session with ``tag`` but ``keep``; return how many."""
 
 
 @runtime_checkable
@@ -374,6 +399,8 @@ class Flavours:
     async_library: str | None = None
     #: The driver offers the versioned capability in every flavour it has.
     versioned: bool = False
+    #: The driver offers the tagging capability in every flavour it has.
+    tagging: bool = False
 
     @property
     def sync(self) -> bool:
@@ -432,6 +459,9 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
         )
     # Sync callers need the sync pair; async callers can fall back to it in a thread.
     versioned = (sync_pair or (not sync and async_pair)) and (async_pair or sync_pair)
+    sync_tags = all(op in sync_ops for op in TAGGING_OPS)
+    async_tags = all(op in async_methods for op in TAGGING_OPS)
+    tagging = sync_tags or (not sync and async_tags)
     library = getattr(cls, "async_library", None)
     if library not in (None, "asyncio"):
         raise ConfigError(
@@ -444,6 +474,7 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
         async_methods=async_methods,
         async_library=library,
         versioned=versioned,
+        tagging=tagging,
     )
 
 

@@ -76,3 +76,7 @@ class CookieTooLargeError(SessionError):
 
 class UnsupportedEventLoopError(SessionError, RuntimeError):
     """An async-only driver that needs asyncio was called on another event loop."""
+
+
+class TaggingNotSupportedError(SessionError):
+    """The driver cannot find sessions by tag (``session.tag()``, ``manager.sessions``)."""

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .collection import SessionCollection
 from .config import SessionConfig
 from .driver import (
     DriverConfig,
@@ -19,7 +20,7 @@ from .driver import (
     on_asyncio,
     validate_options,
 )
-from .errors import ConfigError
+from .errors import ConfigError, TaggingNotSupportedError
 from .hookspecs import LIFECYCLE_HOOKS
 from .keys import IdSigner
 from .plugins import Plugins, load_plugins
@@ -28,6 +29,8 @@ from .session import Session
 __all__ = ["SessionManager"]
 
 log = logging.getLogger("sessions")
+#: First-party drivers with the tagging capability, for error messages.
+TAGGING_DRIVERS = ("memory", "file", "redis", "sql")
 
 
 class SessionManager:
@@ -68,6 +71,7 @@ class SessionManager:
         self.lifecycle_hooks: Any = None
         self.touches_on_read = False
         self._resolved: tuple[Callable[[DriverConfig], Any], dict[str, Any]] | None = None
+        self._collection: SessionCollection | None = None
         if config.enabled and config.driver not in self._extensions:
             # Fail now, at startup: an unknown driver, a broken plugin or a bad option.
             self._resolve()
@@ -147,7 +151,8 @@ class SessionManager:
             session=self.config,
             notify_decode_failed=self._notify_driver_decode_failed,
         )
-        driver = factory(driver_config)
+        plain: Callable[[], Any] = factory  # type: ignore[assignment]
+        driver = factory(driver_config) if _takes_config(factory) else plain()
         self._flavours = flavours_of(type(driver), name)
         self.touches_on_read = bool(getattr(driver, "touches_on_read", False))
         per_request = getattr(driver, "for_request", None)
@@ -223,6 +228,23 @@ class SessionManager:
                 "use an ASGI application or a driver with sync methods",
             )
 
+    def require_tagging(self) -> None:
+        """Raise unless the driver can find sessions by tag."""
+        if not self.flavours.tagging:
+            raise TaggingNotSupportedError(
+                f"session driver {self.config.driver!r} cannot find sessions by tag, so "
+                "session.tag() and manager.sessions.tagged()/destroy_tagged() are not "
+                f"available with it; drivers that can: {', '.join(TAGGING_DRIVERS)}"
+            )
+
+    @property
+    def sessions(self) -> SessionCollection:
+        """The stored sessions: list a user's, end one or all (see :mod:`sessions.collection`)."""
+        collection = self._collection
+        if collection is None:
+            collection = self._collection = SessionCollection(self)
+        return collection
+
     # -- sessions ---------------------------------------------------------------------
 
     def session(self, context: RequestContext, *, form: Callable[[], Any] | None = None) -> Session:
@@ -277,3 +299,17 @@ class SessionManager:
             await aclose()
         else:
             self.close()
+
+
+def _takes_config(factory: Callable[..., Any]) -> bool:
+    """False for a factory that takes no argument (a plain class with just the four methods)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return True
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return any(p.kind in positional for p in signature.parameters.values())

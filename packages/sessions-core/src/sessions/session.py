@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,18 @@ import anyio
 
 from .changes import Changes
 from .codec import check_value
-from .commits import FLASH_KEY, CommitPlan, Outcome
+from .commits import CommitPlan, Outcome
 from .driver import Record, acall, on_asyncio
-from .errors import NotANumberError, ReadOnlySessionError, SessionNotInitiatedError
+from .durations import parse_age
+from .errors import (
+    NotANumberError,
+    ReadOnlySessionError,
+    SessionNotInitiatedError,
+)
 from .flash import FlashMessages
 from .keys import new_token, storage_key
 from .paths import delete_path, get_path, has_path, set_path
+from .record import AGE_KEY, CREATED_KEY, FLASH_KEY, TAG_KEY
 
 if TYPE_CHECKING:
     from .driver import RequestContext
@@ -26,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["FLASH_KEY", "Session"]
 
 _MISSING: Any = object()
+_META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
+#: The longest tag ``session.tag()`` accepts.
+MAX_TAG_LENGTH = 256
 
 
 def _form_dict(data: Any) -> dict[str, Any]:
@@ -60,6 +70,7 @@ class Session(MutableMapping[str, Any]):
         "_form",
         "_had_flash",
         "_manager",
+        "_meta",
         "_modified",
         "_old_id",
         "_reflashed",
@@ -95,6 +106,8 @@ class Session(MutableMapping[str, Any]):
         self.initiated = False
         self.readonly = False
         self._values: dict[str, Any] = {}
+        #: Core's own keys of the stored dict (tag, creation time, own age).
+        self._meta: dict[str, Any] = {}
         self.flash_messages = FlashMessages()
         self._reset_tracking()
 
@@ -136,6 +149,18 @@ class Session(MutableMapping[str, Any]):
             values, self._version = record.values, record.version
         else:
             values = record
+        meta: dict[str, Any] = {}
+        if values is not None:
+            for name in _META_KEYS:
+                if name in values:
+                    meta[name] = values.pop(name)
+            limit = self._manager.config.absolute_age_seconds
+            created = meta.get(CREATED_KEY)
+            if limit is not None and type(created) is int and created + limit <= time.time():
+                # Past its absolute lifetime, however active: destroyed at commit.
+                self._old_id = key
+                values = None
+                meta = {}
         if key is None or values is None:
             self._signed = None
             self._token = new_token()
@@ -145,6 +170,10 @@ class Session(MutableMapping[str, Any]):
         else:
             self.session_id = key
             self._stored = True
+        if type(meta.get(CREATED_KEY)) is not int:
+            # New, or stored by a release that kept no creation time: it starts now.
+            meta[CREATED_KEY] = int(time.time())
+        self._meta = meta
         flash = values.pop(FLASH_KEY, None)
         if flash is not None:
             self._had_flash = True
@@ -203,11 +232,14 @@ class Session(MutableMapping[str, Any]):
         flash = self._flashed
         if self._reflashed:
             flash = {**self._reflashed, **self._flashed}
-        values = self._values
-        if flash:
-            values = {**values, FLASH_KEY: flash}
         versioned = manager.flavours.versioned
         changed = self._modified or self._regenerated or bool(flash) or self._had_flash
+        # Core's own keys never keep a session alive on their own.
+        values: dict[str, Any] = {}
+        if self._values or flash:
+            values = {**self._values, **self._meta}
+            if flash:
+                values[FLASH_KEY] = flash
         if not values:
             if not self._stored:
                 return plan
@@ -225,8 +257,18 @@ class Session(MutableMapping[str, Any]):
                 plan.guarded = True
                 plan.version = self._version if self._stored else None
                 plan.changes = self._changes
-                plan.own = self._values
+                plan.own = {**self._values, **self._meta}
                 plan.flash = flash
+                plan.consumed = self.flash_messages.all()
+            return plan
+        if type(self._meta.get(AGE_KEY)) is int and self._meta[AGE_KEY] > 0:
+            # touch() restarts the default age; a session with its own is written.
+            plan.action = "write"
+            plan.values = values
+            if versioned:
+                plan.guarded = True
+                plan.version = self._version
+                plan.own = {**self._values, **self._meta}
                 plan.consumed = self.flash_messages.all()
             return plan
         if not manager.touches_on_read:
@@ -241,10 +283,7 @@ class Session(MutableMapping[str, Any]):
             if self._signed is None:
                 self._signed = manager.signer.sign(self._token)
             self._context.set_cookie(
-                config.cookie_name,
-                self._signed,
-                max_age=None if config.clear_with_browser else config.age_seconds,
-                options=config.cookie,
+                config.cookie_name, self._signed, max_age=self._cookie_age(), options=config.cookie
             )
         if outcome is not None and outcome.result != "stored":
             manager.report_conflict(self.session_id, outcome.result, outcome.attempts)
@@ -272,6 +311,14 @@ class Session(MutableMapping[str, Any]):
         self._reset_tracking()
         self._stored = stored
         self._had_flash = bool(flashed)
+
+    def _cookie_age(self) -> int | None:
+        """The id cookie's Max-Age: the session's own age, or the config's (None: browser)."""
+        own = self._meta.get(AGE_KEY)
+        if type(own) is int:
+            return own or None
+        config = self._manager.config
+        return None if config.clear_with_browser else config.age_seconds
 
     def commit(self) -> None:
         """Persist this request's changes (sync drivers) and queue the id cookie.
@@ -435,9 +482,11 @@ class Session(MutableMapping[str, Any]):
         return result
 
     def clear(self) -> None:
-        """Remove every value."""
+        """Remove every value, the tag and the session's own expiry (a logout)."""
         values = self._writable("clear")
         values.clear()
+        self._meta.pop(TAG_KEY, None)
+        self._meta.pop(AGE_KEY, None)
         self._changes.clear()
         self._modified = True
 
@@ -472,6 +521,79 @@ class Session(MutableMapping[str, Any]):
         self.session_id = storage_key(self._token)
         self.fresh = True
         self._regenerated = True
+
+    # -- tags and lifetimes --------------------------------------------------------
+
+    @property
+    def current_tag(self) -> str | None:
+        """The session's tag (see :meth:`tag`), or None."""
+        self._readable()
+        tag = self._meta.get(TAG_KEY)
+        return tag if type(tag) is str else None
+
+    def tag(self, tag: str) -> None:
+        """Tie this session to ``tag`` (usually the user id), kept across :meth:`regenerate`.
+
+        ``manager.sessions.tagged(tag)`` then lists it, and
+        ``manager.sessions.destroy_tagged(tag, keep=...)`` signs it out.
+
+        Raises:
+            TaggingNotSupportedError: the driver cannot find sessions by tag.
+        """
+        self._writable("tag")
+        if type(tag) is not str or not tag or len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(
+                f"session.tag() takes a non-empty str of at most {MAX_TAG_LENGTH} "
+                f"characters (e.g. the user id as text), not {tag!r:.80}"
+            )
+        self._manager.require_tagging()
+        if self._meta.get(TAG_KEY) != tag:
+            self._meta[TAG_KEY] = tag
+            self._changes.replace(TAG_KEY, path=False)
+            self._modified = True
+
+    def untag(self) -> None:
+        """Remove the session's tag; a session without one is not an error."""
+        self._writable("untag")
+        if self._meta.pop(TAG_KEY, None) is not None:
+            self._changes.replace(TAG_KEY, path=False)
+            self._modified = True
+
+    @property
+    def expiry(self) -> int | None:
+        """This session's own idle age in seconds (0: until the browser closes), or None."""
+        self._readable()
+        age = self._meta.get(AGE_KEY)
+        return age if type(age) is int else None
+
+    def set_expiry(self, age: int | float | str | timedelta | None) -> None:
+        """Give this session its own idle age ("remember me for 30 days").
+
+        ``age`` is seconds, a timedelta or a string such as ``"30d"``; ``0`` keeps
+        the session until the browser closes (a cookie without Max-Age; the
+        store keeps the configured age); ``None`` goes back to the configured
+        age. The store's expiry and the cookie's Max-Age both follow it.
+        """
+        self._writable("set_expiry")
+        if age is None:
+            new = None
+        elif age == 0 and type(age) is not bool:
+            new = 0
+        else:
+            new = parse_age(age, "set_expiry(age)")
+        if self._meta.get(AGE_KEY) != new:
+            if new is None:
+                self._meta.pop(AGE_KEY, None)
+            else:
+                self._meta[AGE_KEY] = new
+            self._changes.replace(AGE_KEY, path=False)
+            self._modified = True
+
+    @property
+    def created_at(self) -> datetime:
+        """When this session was created (aware UTC)."""
+        self._readable()
+        return datetime.fromtimestamp(self._meta[CREATED_KEY], UTC)
 
     # -- flash messages ----------------------------------------------------------
 

@@ -13,16 +13,18 @@ from collections import OrderedDict
 from typing import Any, ClassVar
 
 from ..codec import decode, encode
-from ..driver import Driver, DriverConfig, GcProgress, GcResult, Option, Record
+from ..driver import Driver, DriverConfig, GcProgress, GcResult, Option, Record, StoredSession
 from ..errors import ConfigError, DecodeError
+from ..record import store_age, tag_of
 
 
 class MemoryDriver(Driver):
     """Sessions in process memory, expiring ``age`` seconds after the last write or touch.
 
     Versioned (conflict-free commits): each entry carries a version, and a
-    lock makes every compare-and-set atomic across threads. ``max_sessions``
-    is a hard cap: past it, the least recently used session is evicted.
+    lock makes every compare-and-set atomic across threads. Tagging: an index
+    of tag -> session ids, pruned when listed. ``max_sessions`` is a hard cap:
+    past it, the least recently used session is evicted.
     """
 
     options: ClassVar[tuple[Option, ...]] = (
@@ -45,6 +47,8 @@ class MemoryDriver(Driver):
             )
         # key -> (expires at, payload, version), least recently used first.
         self._data: OrderedDict[str, tuple[float, bytes, int]] = OrderedDict()
+        # tag -> keys written with it (pruned when listed).
+        self._tags: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -62,11 +66,16 @@ class MemoryDriver(Driver):
         self._data.move_to_end(session_id)
         return entry
 
-    def _store(self, session_id: str, payload: bytes, version: int, now: float) -> None:
+    def _store(
+        self, session_id: str, values: dict[str, Any], payload: bytes, version: int, now: float
+    ) -> None:
         # Callers hold the lock.
         data = self._data
-        data[session_id] = (now + self._age, payload, version)
+        data[session_id] = (now + store_age(values, self._age), payload, version)
         data.move_to_end(session_id)
+        tag = tag_of(values)
+        if tag is not None:
+            self._tags.setdefault(tag, set()).add(session_id)
         while len(data) > self._max:
             data.popitem(last=False)
 
@@ -98,7 +107,7 @@ class MemoryDriver(Driver):
         with self._lock:
             now = time.monotonic()
             entry = self._live(session_id, now)
-            self._store(session_id, payload, 1 if entry is None else entry[2] + 1, now)
+            self._store(session_id, values, payload, 1 if entry is None else entry[2] + 1, now)
 
     def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
         """Compare-and-set: store (or, with ``{}``, remove) only if the version still matches."""
@@ -111,7 +120,7 @@ class MemoryDriver(Driver):
             if not values:
                 self._data.pop(session_id, None)
             else:
-                self._store(session_id, payload, 1 if entry is None else entry[2] + 1, now)
+                self._store(session_id, values, payload, 1 if entry is None else entry[2] + 1, now)
             return True
 
     def destroy(self, session_id: str) -> None:
@@ -153,6 +162,61 @@ class MemoryDriver(Driver):
         """Async :meth:`touch`."""
         self.touch(session_id)
 
+    # -- tagging ------------------------------------------------------------------------
+
+    def _stored(self, session_id: str, now: float) -> StoredSession | None:
+        # Callers hold the lock; expiry on time.time()'s clock, as the contract says.
+        entry = self._data.get(session_id)
+        if entry is None or entry[0] <= now:
+            return None
+        values = self._decoded(session_id, entry[1])
+        if values is None:
+            return None
+        return StoredSession(session_id, values, time.time() + entry[0] - now)
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Live sessions whose current record has ``tag``; stale index entries are pruned."""
+        found: list[StoredSession] = []
+        with self._lock:
+            now = time.monotonic()
+            members = self._tags.get(tag, set())
+            for session_id in list(members):
+                stored = self._stored(session_id, now)
+                if stored is None or tag_of(stored.values) != tag:
+                    members.discard(session_id)
+                else:
+                    found.append(stored)
+            if not members:
+                self._tags.pop(tag, None)
+        return found
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """The session with its expiry, without refreshing it."""
+        with self._lock:
+            return self._stored(session_id, time.monotonic())
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session tagged ``tag`` but ``keep``."""
+        removed = 0
+        for stored in self.tagged(tag):
+            if stored.session_id != keep:
+                with self._lock:
+                    if self._data.pop(stored.session_id, None) is not None:
+                        removed += 1
+        return removed
+
+    async def atagged(self, tag: str) -> list[StoredSession]:
+        """Async :meth:`tagged`."""
+        return self.tagged(tag)
+
+    async def apeek(self, session_id: str) -> StoredSession | None:
+        """Async :meth:`peek`."""
+        return self.peek(session_id)
+
+    async def adestroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Async :meth:`destroy_tagged`."""
+        return self.destroy_tagged(tag, keep)
+
     def gc(self, progress: GcProgress | None = None) -> GcResult:
         """Remove expired sessions."""
         started = time.monotonic()
@@ -171,4 +235,4 @@ class MemoryDriver(Driver):
     def store_raw(self, session_id: str, payload: bytes) -> None:
         """Put raw bytes under a key (for the conformance kit's corruption test)."""
         with self._lock:
-            self._store(session_id, payload, 1, time.monotonic())
+            self._store(session_id, {}, payload, 1, time.monotonic())
