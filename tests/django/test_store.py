@@ -294,3 +294,29 @@ def test_a_versioned_driver_is_written_with_compare_and_set(memory_sessions: Non
     with pytest.raises(UpdateError):
         loaded.save()
     assert manager.driver.read(storage_key(key)) is None
+
+
+def test_the_store_keeps_a_session_as_long_as_its_own_expiry(memory_sessions: None) -> None:
+    """With a driver that honours per-session ages (core's memory driver), the
+    record's time to live in the store follows set_expiry(), not SESSION_COOKIE_AGE."""
+    from django.conf import settings
+    from sessions.django.config import get_manager
+
+    sessions = get_manager().sessions
+
+    def ttl(key: str) -> float:
+        info = sessions.get(storage_key(key))
+        assert info is not None
+        return info.expires_at.timestamp() - time.time()
+
+    s = saved(n=1)
+    assert abs(ttl(s.session_key) - settings.SESSION_COOKIE_AGE) < 5
+    s.set_expiry(600)
+    s.save()
+    assert abs(ttl(s.session_key) - 600) < 5
+    s.set_expiry(dt.timedelta(days=30))  # longer than SESSION_COOKIE_AGE
+    s.save()
+    assert abs(ttl(s.session_key) - 30 * 86400) < 5
+    s.set_expiry(None)
+    s.save()
+    assert abs(ttl(s.session_key) - settings.SESSION_COOKIE_AGE) < 5
