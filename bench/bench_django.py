@@ -21,7 +21,7 @@ commit's fsync costs whatever the shared disk allows at that moment, so every
 row must see every moment); each row's figure is the median µs/request of its
 batches (read them as ratios within a group). ``cmds/req`` counts Redis
 commands (CONFIG RESETSTAT, then INFO commandstats) over 100 steady-state
-requests.
+requests; ``per req`` memcached's commands and new connections (its ``stats``).
 
 Semantics differ and are noted, not equalised: Django's engines never slide a
 session's expiry on a read-only request; sessions-redis, -memcached and -sql
@@ -309,6 +309,14 @@ def _redis_commands(stores: Stores, app: Any, path: str) -> str:
     return stores.redis.commands_per_request(run)
 
 
+def _memcached_commands(stores: Stores, app: Any, path: str) -> str:
+    from bench_memcached import _commands
+
+    run = wsgi_runner(app, path)
+    run(5)
+    return _commands(stores.memcached, run, 100)
+
+
 def main(quick: bool) -> str:
     """Run every group and return the report."""
     warnings.simplefilter("ignore")
@@ -335,6 +343,8 @@ def main(quick: bool) -> str:
                         notes["ratio"] = f"x{best[mine] / best[theirs]:.2f} of Django's engine"
                     if store == "Redis":
                         notes["cmds/req"] = _redis_commands(stores, app, path)
+                    if store == "memcached":
+                        notes["per req"] = _memcached_commands(stores, app, path)
                     results.append(Result(group, name, best[name], notes))
     finally:
         stores.close()
