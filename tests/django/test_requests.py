@@ -212,7 +212,7 @@ def test_clearsessions(browser: Browser, use_backend: Backend) -> None:
 def test_redis_commands_per_request(
     flavour: str, django_ready: Any, redis_url: str, request: pytest.FixtureRequest, tmp_path: Any
 ) -> None:
-    """A read-only request costs one Redis command; a read-write one two with a
+    """A new session costs one Redis command, a read-only request one; a read-write one two with a
     versioned driver (read, compare-and-set), three without (Django's cache
     engine's count: read, existence check, write)."""
     import redis
@@ -238,6 +238,8 @@ def test_redis_commands_per_request(
                 if k.removeprefix("cmdstat_") not in {"info", "config|resetstat"}
             }
 
+        # A new session is one write: its fresh random key needs no existence check.
+        assert counted(Browser(flavour).page) == {"set": 1}
         assert counted(browser.state) == {"getex": 1}
         read_write = counted(lambda: browser.post("count"))
         expected = 2 if get_manager().flavours.versioned else 3

@@ -62,6 +62,8 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         # The version of the record load() read (versioned drivers only).
         self._version: int | None = None
+        # create() is saving under a key it just drew (see save()).
+        self._drawn = False
 
     @classmethod
     def get_manager(cls) -> SessionManager:
@@ -158,10 +160,13 @@ class SessionStore(SessionBase):
         """Store the current data under a new session key (``{}`` for a new session)."""
         for _ in range(_CREATE_ATTEMPTS):
             self._session_key = self._get_new_session_key()
+            self._drawn = True
             try:
                 self.save(must_create=True)
             except CreateError:
                 continue
+            finally:
+                self._drawn = False
             self.modified = True
             return
         raise RuntimeError(
@@ -188,7 +193,9 @@ class SessionStore(SessionBase):
         if manager.flavours.versioned:
             self._save_versioned(driver, sid, record, must_create)
         elif must_create:
-            if self._fetch(self.session_key)[0] is not None:
+            # A key create() just drew from 256 random bits was never stored: no
+            # read to prove it. A key given by the caller is checked.
+            if not self._drawn and self._fetch(self.session_key)[0] is not None:
                 raise CreateError
             driver.write(sid, record)
         else:
