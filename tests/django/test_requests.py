@@ -212,9 +212,9 @@ def test_clearsessions(browser: Browser, use_backend: Backend) -> None:
 def test_redis_commands_per_request(
     flavour: str, django_ready: Any, redis_url: str, request: pytest.FixtureRequest, tmp_path: Any
 ) -> None:
-    """A new session costs one Redis command, a read-only request one; a read-write one two with a
-    versioned driver (read, compare-and-set), three without (Django's cache
-    engine's count: read, existence check, write)."""
+    """A new session costs one Redis command, a read-only request one, a read-write
+    one two with a versioned driver (read, compare-and-set) and three without
+    (Django's cache engine's count: read, existence check, write)."""
     import redis
     from django.test import override_settings
     from sessions.django.config import get_manager
