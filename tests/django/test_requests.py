@@ -246,3 +246,48 @@ def test_redis_commands_per_request(
         assert sum(read_write.values()) == expected, read_write
         assert browser.state()["count"] == 2
     admin.close()
+
+
+def _interrupting_urls() -> str:
+    """A URLconf whose view loses its session to a concurrent logout mid-request."""
+    import sys
+    import types
+
+    from django.http import HttpResponse
+    from django.urls import path
+    from sessions.django import SessionStore
+
+    name = "sessions_django_test_interrupt_urls"
+    if name not in sys.modules:
+
+        def start(request: Any) -> Any:
+            request.session["n"] = 1
+            return HttpResponse("started")
+
+        def interrupted(request: Any) -> Any:
+            n = request.session["n"]  # loaded
+            SessionStore().delete(request.session.session_key)  # a logout elsewhere
+            request.session["n"] = n + 1
+            return HttpResponse("changed")
+
+        module = types.ModuleType(name)
+        module.urlpatterns = [path("start", start), path("interrupted", interrupted)]  # type: ignore[attr-defined]
+        sys.modules[name] = module
+    return name
+
+
+def test_a_session_deleted_during_the_request_is_not_saved_back(use_backend: Backend) -> None:
+    from django.test import Client, override_settings
+
+    with override_settings(ROOT_URLCONF=_interrupting_urls()):
+        client = Client()
+        assert client.get("/start").status_code == 200
+        key = client.cookies[COOKIE].value
+        assert exists(key)
+        # Django's middleware turns the engine's UpdateError into SessionInterrupted (400).
+        response = client.get("/interrupted")
+        assert response.status_code == 400
+        assert not exists(key)
+        keys = use_backend.keys()
+        if keys is not None:
+            assert storage_key(key) not in keys
