@@ -201,3 +201,39 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
     alone = json.loads(_run([bin2 / "sessions", "drivers", "--json"]))
     assert sorted(d["name"] for d in alone["drivers"]) == ["cookie", "dbm", "memory"]
     assert alone["failed"] == []
+
+
+def test_new_driver_scaffold_installs_as_a_wheel_that_sessions_lists(tmp_path: Path) -> None:
+    """``sessions new-driver`` output builds, installs beside sessions-core's wheel,
+    is listed by ``sessions drivers`` and serves ``sessions check``."""
+    uv = _uv()
+    wheels = tmp_path / "wheels"
+    _run(
+        [Path(sys.executable).parent / "sessions", "new-driver", "scaffolded", "-o", "proj"],
+        cwd=tmp_path,
+    )
+    _run([uv, "build", "--wheel", "-o", wheels, tmp_path / "proj"])
+    _run([uv, "build", "--package", "sessions-core", "--wheel", "-o", wheels])
+    bin_dir = _venv(uv, tmp_path / "venv", wheels, "sessions-scaffolded")
+    report = json.loads(_run([bin_dir / "sessions", "drivers", "--json"]))
+    drivers = {d["name"]: d for d in report["drivers"]}
+    assert sorted(drivers) == ["cookie", "memory", "scaffolded"]
+    found = drivers["scaffolded"]
+    assert (found["distribution"], found["version"], found["flavours"]) == (
+        "sessions-scaffolded",
+        "0.1.0",
+        "sync",
+    )
+    assert found["capabilities"] == ["gc"]
+    assert [o["name"] for o in found["options"]] == ["namespace"]
+    assert report["failed"] == []
+    check = _run(
+        [bin_dir / "sessions", "check"],
+        cwd=tmp_path,
+        SESSION_DRIVER="scaffolded",
+        SESSION_SECRET="c" * 40,
+    )
+    assert "OK: driver 'scaffolded'" in check
+    marker = "import importlib.resources as r; print(r.files('sessions_scaffolded') / 'py.typed')"
+    typed = Path(_run([bin_dir / "python", "-c", marker]).strip())
+    assert typed.is_file()

@@ -246,7 +246,7 @@ def test_drivers_json_lists_drivers_options_and_failures(site: Site) -> None:
     assert report["disabled"][0]["reason"].startswith("not listed in SESSIONS_PLUGINS")
     assert "file" not in report["not_installed"]  # installed in this workspace, only disabled
     assert by_name["memory"]["flavours"] == "sync+async"
-    assert by_name["memory"]["capabilities"] == ["gc"]
+    assert by_name["memory"]["capabilities"] == ["conflict-free", "tagging", "gc"]
     assert report["failed"] == [
         {
             "name": "broken",
@@ -547,3 +547,88 @@ def test_environment_wins_over_env_file() -> None:
     result = run("check", "--env-file", "custom.env", SESSION_DRIVER="memory")
     assert result.exit_code == 0, result.output
     assert "driver 'memory'" in result.output
+
+
+# -- list and revoke ------------------------------------------------------------------------
+
+SHARED_MEMORY = """
+from collections import OrderedDict
+import threading
+
+from sessions import hookimpl
+from sessions.drivers.memory import MemoryDriver
+
+
+class SharedMemory(MemoryDriver):
+    '''The memory driver with one store per process, so commands see what a test wrote.'''
+
+    data = OrderedDict()
+    tags = {}
+    lock = threading.Lock()
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._data, self._tags, self._lock = self.data, self.tags, self.lock
+
+
+@hookimpl
+def sessions_register_drivers(registry):
+    registry.add("shared", SharedMemory)
+"""
+
+
+@pytest.fixture
+def tagged_store(site: Site, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    site.add("sessions-shared", "sessions.drivers", "shared", {"shared": SHARED_MEMORY})
+    monkeypatch.setenv("SESSIONS_PLUGINS", "shared")
+    monkeypatch.setenv("SESSION_SECRET", SECRET)
+    monkeypatch.setenv("SESSION_DRIVER", "shared")
+    reset_plugins()
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="shared"))
+    ids: dict[str, Any] = {"ada": [], "bob": []}
+    for user, count in (("ada", 3), ("bob", 1)):
+        for i in range(count):
+            session = manager.session(manager.context({}))
+            session.initiate()
+            session.put("device", f"{user}-{i}")
+            session.tag(user)
+            session.commit()
+            ids[user].append(session.session_id)
+    return ids
+
+
+def test_list_shows_a_tags_sessions_without_their_values(tagged_store: dict[str, Any]) -> None:
+    result = run("list", "--tag", "ada", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert sorted(row["session_id"] for row in rows) == sorted(tagged_store["ada"])
+    assert all(row["tag"] == "ada" and row["keys"] == ["device"] for row in rows)
+    assert "ada-0" not in result.output
+    table = run("list", "--tag", "ada")
+    assert table.exit_code == 0
+    assert "(3)" in table.output
+
+
+def test_revoke_a_tag_keeping_one_then_one_by_id(tagged_store: dict[str, Any]) -> None:
+    keep = tagged_store["ada"][0]
+    result = run("revoke", "--tag", "ada", "--keep", keep)
+    assert result.exit_code == 0, result.output
+    assert "revoked 2 sessions tagged 'ada'" in result.output
+    assert [
+        row["session_id"] for row in json.loads(run("list", "--tag", "ada", "--json").output)
+    ] == [keep]
+    assert run("revoke", "--id", keep).exit_code == 0
+    assert json.loads(run("list", "--tag", "ada", "--json").output) == []
+    assert len(json.loads(run("list", "--tag", "bob", "--json").output)) == 1
+
+
+def test_revoke_needs_exactly_one_target() -> None:
+    assert "exactly one of --tag or --id" in run("revoke").output
+    assert run("revoke", "--id", "x", "--keep", "y").exit_code != 0
+
+
+def test_list_on_a_driver_without_tagging_says_which_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run("list", "--tag", "ada", SESSION_SECRET=SECRET, SESSION_DRIVER="cookie")
+    assert result.exit_code == 1
+    assert "cannot find sessions by tag" in result.output
+    assert "memory, file, redis, sql" in result.output

@@ -442,3 +442,25 @@ def test_reflash_with_new_flashes_keeps_both_and_consumed_ones_stay_consumed(
     client.post("/flash", data={"message": "message:once"})
     assert client.post("/read-then-reflash").json() == {"read": ["once"]}
     assert client.get("/show").json()["flashed"] == []
+
+
+def test_typed_accessor_is_flask_session() -> None:
+    from sessions.flask import session as typed_session
+
+    app = make_app(manager())
+
+    @app.get("/typed")
+    def typed() -> str:
+        ours = typed_session()
+        ours.increment("n")
+        return f"{type(ours).__name__} {ours is flask.session._get_current_object()} {ours['n']}"  # type: ignore[attr-defined]
+
+    client = app.test_client()
+    assert client.get("/typed").text == "FlaskSession True 1"
+    assert client.get("/typed").text == "FlaskSession True 2"
+    with pytest.raises(RuntimeError, match="outside a request"):
+        typed_session()
+    plain = flask.Flask(__name__)
+    plain.secret_key = SECRET
+    with plain.test_request_context("/"), pytest.raises(LookupError, match="FlaskSessions"):
+        typed_session()

@@ -18,12 +18,27 @@ import pytest
 #: Client libraries a driver may import, by driver name; no other driver may.
 CLIENTS = {"redis": {"redis"}, "sql": {"sqlalchemy"}, "memcached": {"pymemcache"}}
 #: Never imported just by importing sessions and resolving a driver.
-FRAMEWORKS = {"starlette", "flask", "werkzeug", "jinja2", "httpx", "fastapi", "django"}
+FRAMEWORKS = {
+    "starlette",
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "httpx",
+    "fastapi",
+    "litestar",
+    "quart",
+    "itsdangerous",
+    "django",
+}
 INTEGRATIONS = {
     "sessions.asgi",
     "sessions.wsgi",
     "sessions.flask",
     "sessions.jinja",
+    "sessions.fastapi",
+    "sessions.litestar",
+    "sessions.quart",
+    "sessions.bridges.starlette",
     "sessions.django",
 }
 

@@ -2,13 +2,14 @@
 
 The session is ``scope["session"]``, so Starlette's ``request.session`` is it.
 HTTP requests get a session that is committed just before the response headers
-leave; websocket connections get a read-only one; lifespan passes through.
+leave; websocket connections get a read-only one; lifespan passes through (and
+a manager the middleware built itself is closed at lifespan shutdown).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from .config import SessionConfig
 from .cookies import parse_cookie_header
@@ -17,7 +18,7 @@ from .exclude import ExcludedPaths
 from .manager import SessionManager
 from .session import Session
 
-__all__ = ["SessionMiddleware", "current_session"]
+__all__ = ["SessionBridge", "SessionMiddleware", "current_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,16 +27,34 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+class SessionBridge(Protocol):
+    """Moves a session kept by another library into ours, once per browser.
+
+    Called on every HTTP request right after the session is initiated, before
+    the application runs; ``context.cookies`` are the request's cookies and
+    cookies queued on ``context`` are sent with the response. See
+    :class:`sessions.bridges.starlette.StarletteCookieBridge`.
+    """
+
+    def migrate(self, session: Session, context: RequestContext) -> None:
+        """Adopt the other library's data into ``session`` and expire its cookie."""
+
+
 class SessionMiddleware:
     """Pure ASGI middleware that gives every request a session.
 
     Args:
         app: the ASGI application to wrap.
         manager: the :class:`~sessions.SessionManager`; built from
-            ``config`` (or ``SessionConfig.from_env()``) when omitted.
+            ``config`` (or ``SessionConfig.from_env()``) when omitted. A
+            manager passed in belongs to the application, which closes it
+            (``await manager.aclose()`` in its lifespan); one the middleware
+            built is closed by the middleware at lifespan shutdown.
         config: used only when ``manager`` is omitted.
         exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
             session, cost no store I/O and receive no cookie.
+        bridges: :class:`SessionBridge` objects that move sessions of a
+            previous session library into ours (read-only on their side).
     """
 
     def __init__(
@@ -45,16 +64,39 @@ class SessionMiddleware:
         *,
         config: SessionConfig | None = None,
         exclude_paths: Iterable[str] = (),
+        bridges: Iterable[SessionBridge] = (),
     ) -> None:
         self.app = app
+        #: True when the middleware built the manager, and so closes it at shutdown.
+        self.owns_manager = manager is None
         self.manager = manager or SessionManager(config or SessionConfig.from_env())
         self.enabled = self.manager.config.enabled
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
+        self._bridges = tuple(bridges)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_after_close(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                try:
+                    await self.manager.aclose()
+                except Exception as exc:
+                    # The server reports this and exits non-zero, instead of a
+                    # leaked pool going unnoticed.
+                    message = {
+                        "type": "lifespan.shutdown.failed",
+                        "message": f"closing the session manager failed: {exc!r}",
+                    }
+            await send(message)
+
+        await self.app(scope, receive, send_after_close)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan" and self.owns_manager:
+            await self._lifespan(scope, receive, send)
+            return
         if (
             (kind != "http" and kind != "websocket")
             or not self.enabled
@@ -75,6 +117,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         await session.ainitiate()
+        for bridge in self._bridges:
+            bridge.migrate(session, context)
         scope["session"] = session
 
         async def send_with_cookie(message: Message) -> None:

@@ -38,7 +38,15 @@ from .session import Session
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
 
-__all__ = ["FLASHES_KEY", "FlaskSession", "FlaskSessions", "SessionsInterface"]
+__all__ = [
+    "FLASHES_KEY",
+    "FlaskSession",
+    "FlaskSessions",
+    "SessionsInterface",
+    "response_cookies",
+    "session",
+    "vary_on_cookie",
+]
 
 #: The session key Flask's ``flash()`` and ``get_flashed_messages()`` use.
 FLASHES_KEY = "_flashes"
@@ -272,20 +280,26 @@ class SessionsInterface(SessionInterface):
         if not isinstance(session, FlaskSession):
             return
         session.commit()
-        context = session._context
-        config = self.manager.config
-        if session.initiated and not session.readonly:
-            wanted = config.age_seconds if session._is_permanent() else None
-            for name, cookie in list(context.outgoing.items()):
-                if cookie.max_age != 0 and cookie.max_age != wanted:
-                    context.outgoing[name] = dataclasses.replace(cookie, max_age=wanted)
-        for value in context.headers():
+        for value in response_cookies(session):
             response.headers.add("Set-Cookie", value)
         if session.accessed:
-            _vary_on_cookie(response)
+            vary_on_cookie(response)
 
 
-def _vary_on_cookie(response: Response) -> None:
+def response_cookies(session: FlaskSession) -> list[str]:
+    """``Set-Cookie`` values of a committed session, with Max-Age following ``permanent``."""
+    context = session._context
+    if session.initiated and not session.readonly:
+        config = session._manager.config
+        wanted = config.age_seconds if session._is_permanent() else None
+        for name, cookie in list(context.outgoing.items()):
+            if cookie.max_age != 0 and cookie.max_age != wanted:
+                context.outgoing[name] = dataclasses.replace(cookie, max_age=wanted)
+    return context.headers()
+
+
+def vary_on_cookie(response: Any) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header (a Flask or Quart response)."""
     # What ``response.vary.add("Cookie")`` does, without parsing the header
     # into a HeaderSet on every response (a measurable share of each request).
     vary = response.headers.get("Vary")
@@ -293,6 +307,38 @@ def _vary_on_cookie(response: Response) -> None:
         response.headers["Vary"] = "Cookie"
     elif "cookie" not in {part.strip().lower() for part in vary.split(",")}:
         response.headers["Vary"] = f"{vary}, Cookie"
+
+
+def session() -> FlaskSession:
+    """The current request's session, typed as our :class:`FlaskSession`.
+
+    ``flask.session`` is the same object, but typed by Flask as its own
+    ``SessionMixin``; use this accessor where mypy should see ``get``/``put``,
+    ``flash``, ``regenerate()``... ::
+
+        from sessions.flask import session
+
+        @app.post("/cart")
+        def add() -> Response:
+            session().increment("cart.items")
+
+    Raises:
+        RuntimeError: called outside a request.
+        LookupError: this request has no session of ours: :class:`FlaskSessions`
+            is not installed on the app, or the path is excluded.
+    """
+    if not has_request_context():
+        raise RuntimeError(
+            "sessions.flask.session() was called outside a request: call it in a view, "
+            "a before/after-request function, or a test_request_context()"
+        )
+    found = cast(Any, current_flask_session)._get_current_object()
+    if isinstance(found, FlaskSession):
+        return found
+    raise LookupError(
+        f"flask.session is a {type(found).__name__}, not a sessions session: install "
+        "sessions.flask.FlaskSessions(app) and check its exclude_paths"
+    )
 
 
 def _current_session() -> Session | None:

@@ -8,6 +8,8 @@ view, not of the template that renders its result.
 
 * Starlette / FastAPI: pass :func:`context_processor` to ``Jinja2Templates``.
 * Flask: :class:`sessions.flask.FlaskSessions` installs both names itself.
+* Litestar: :func:`install_from_request` (templates are rendered with the
+  request in their context).
 * Anything else: :func:`install` with a function that returns the current session.
 
 This module never imports a web framework, and Jinja only when :func:`install` runs.
@@ -30,6 +32,7 @@ __all__ = [
     "TemplateSession",
     "context_processor",
     "install",
+    "install_from_request",
     "template_globals",
 ]
 
@@ -183,3 +186,34 @@ def install(environment: jinja2.Environment, current: SessionSource) -> None:
     every request.
     """
     environment.globals.update(template_globals(current))
+
+
+_TEMPLATE_NAMES = frozenset(("session", "flash_messages"))
+
+
+def install_from_request(environment: jinja2.Environment, request_key: str = "request") -> None:
+    """Give templates read-only ``session`` and ``flash_messages`` taken from the
+    request each template is rendered with.
+
+    For frameworks that put the request into every template context (Litestar's
+    ``Template`` responses do, as ``request``) but have no context processors.
+    The request is anything with an ASGI ``scope`` holding our session. A
+    ``session`` or ``flash_messages`` passed in the context explicitly wins.
+    """
+    from jinja2.utils import missing
+
+    base: Any = environment.context_class
+
+    class SessionContext(base):  # type: ignore[misc]
+        """Resolves the two names from the request when the context lacks them."""
+
+        def resolve_or_missing(self, key: str) -> Any:
+            value = super().resolve_or_missing(key)
+            if value is not missing or key not in _TEMPLATE_NAMES:
+                return value
+            request = super().resolve_or_missing(request_key)
+            scope = getattr(request, "scope", None)
+            found = scope.get("session") if isinstance(scope, Mapping) else None
+            return template_globals(found if isinstance(found, Session) else None)[key]
+
+    environment.context_class = SessionContext

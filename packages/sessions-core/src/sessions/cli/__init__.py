@@ -22,6 +22,9 @@ BUILTIN_COMMANDS = {
     "gc": "sessions.cli.gc:gc",
     "hooks": "sessions.cli.hooks:hooks",
     "init": "sessions.cli.init:init",
+    "list": "sessions.cli.users:list_sessions",
+    "new-driver": "sessions.cli.newdriver:new_driver",
+    "revoke": "sessions.cli.users:revoke",
     "secret": "sessions.cli.secret:secret",
 }
 

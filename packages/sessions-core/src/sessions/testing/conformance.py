@@ -28,7 +28,7 @@ from uuid import UUID
 
 import anyio
 
-from ..driver import Record
+from ..driver import Record, RequestContext
 from ..keys import new_token, storage_key
 from ..session import Session
 from .harness import Harness
@@ -292,6 +292,65 @@ class DriverConformance(_Base):
         assert again.fresh is False
         assert again.get("user.name") == "ada"
 
+    # -- tagging capability (a user's sessions) ---------------------------------------
+
+    def _tagging(self) -> Harness:
+        h = self.make_harness()
+        if not h.manager.flavours.tagging:
+            _skip("the driver does not declare the tagging capability")
+        return h
+
+    def test_tagging_lists_a_tags_live_sessions(self) -> None:
+        h = self._tagging()
+        tag = "user-" + new_key()[:8]
+        first = _tagged_session(h, tag, {"device": "phone"})
+        second = _tagged_session(h, tag, {"device": "laptop"})
+        _tagged_session(h, tag + "-other", {"device": "tablet"})
+        listed = {info.session_id: info for info in h.manager.sessions.tagged(tag)}
+        assert set(listed) == {first, second}
+        info = listed[first]
+        assert info.tag == tag
+        assert dict(info.values) == {"device": "phone"}
+        _check_times(info, self.age)
+        _same(h.manager.sessions.get(second), listed[second])
+        assert h.manager.sessions.get(new_key()) is None
+
+    def test_tagging_untag_retag_and_regenerate(self) -> None:
+        h = self._tagging()
+        tag = "user-" + new_key()[:8]
+        untagged = _tagged_session(h, tag, {"a": 1})
+        _change(h, untagged, lambda s: s.untag())
+        retagged = _tagged_session(h, tag, {"b": 1})
+        _change(h, retagged, lambda s: s.tag(tag + "-new"))
+        moved = _tagged_session(h, tag, {"c": 1})
+        regenerated = _change(h, moved, lambda s: s.regenerate())
+        assert regenerated != moved
+        assert [info.session_id for info in h.manager.sessions.tagged(tag)] == [regenerated]
+        assert [i.session_id for i in h.manager.sessions.tagged(tag + "-new")] == [retagged]
+        assert h.manager.sessions.get(moved) is None
+
+    def test_tagging_destroy_and_destroy_tagged_with_keep(self) -> None:
+        h = self._tagging()
+        tag = "user-" + new_key()[:8]
+        ids = [_tagged_session(h, tag, {"n": i}) for i in range(4)]
+        other = _tagged_session(h, tag + "-other", {"n": 9})
+        h.manager.sessions.destroy(ids[0])
+        assert {i.session_id for i in h.manager.sessions.tagged(tag)} == set(ids[1:])
+        assert h.manager.sessions.destroy_tagged(tag, keep=ids[1]) == 2
+        assert [i.session_id for i in h.manager.sessions.tagged(tag)] == [ids[1]]
+        assert h.call("read", ids[2]) is None
+        assert h.manager.sessions.destroy_tagged(tag) == 1
+        assert h.manager.sessions.tagged(tag) == []
+        assert [i.session_id for i in h.manager.sessions.tagged(tag + "-other")] == [other]
+
+    def test_tagging_never_lists_an_expired_session(self) -> None:
+        h = self._tagging()
+        tag = "user-" + new_key()[:8]
+        _tagged_session(h, tag, {"a": 1})
+        time.sleep(self.age + 1.2)
+        live = _tagged_session(h, tag, {"b": 1})
+        assert [info.session_id for info in h.manager.sessions.tagged(tag)] == [live]
+
 
 class AsyncDriverConformance(_Base):
     """The contract, through the driver's async flavour (or a worker thread).
@@ -516,6 +575,101 @@ class AsyncDriverConformance(_Base):
             assert again.get("cart.total") == Decimal("9.99")
 
         self._run(body)
+
+    # -- tagging capability (a user's sessions) ---------------------------------------
+
+    def _run_tagging(self, body: Callable[[Harness], Awaitable[None]]) -> None:
+        async def guarded(h: Harness) -> None:
+            if not h.manager.flavours.tagging:
+                _skip("the driver does not declare the tagging capability")
+            await body(h)
+
+        self._run(guarded)
+
+    def test_tagging_lists_a_tags_live_sessions(self) -> None:
+        async def body(h: Harness) -> None:
+            tag = "user-" + new_key()[:8]
+            first = await _atagged_session(h, tag, {"device": "phone"})
+            second = await _atagged_session(h, tag, {"device": "laptop"})
+            await _atagged_session(h, tag + "-other", {"device": "tablet"})
+            listed = {info.session_id: info for info in await h.manager.sessions.atagged(tag)}
+            assert set(listed) == {first, second}
+            assert dict(listed[first].values) == {"device": "phone"}
+            _check_times(listed[first], self.age)
+            _same(await h.manager.sessions.aget(second), listed[second])
+
+        self._run_tagging(body)
+
+    def test_tagging_destroy_and_destroy_tagged_with_keep(self) -> None:
+        async def body(h: Harness) -> None:
+            tag = "user-" + new_key()[:8]
+            ids = [await _atagged_session(h, tag, {"n": i}) for i in range(4)]
+            await h.manager.sessions.adestroy(ids[0])
+            assert await h.manager.sessions.adestroy_tagged(tag, keep=ids[1]) == 2
+            listed = await h.manager.sessions.atagged(tag)
+            assert [info.session_id for info in listed] == [ids[1]]
+            assert await h.acall("read", ids[3]) is None
+
+        self._run_tagging(body)
+
+
+#: Each tagged session's cookies, by storage key, as a browser would keep them.
+_COOKIES: dict[str, dict[str, str]] = {}
+
+
+def _tagged_session(h: Harness, tag: str, values: dict[str, Any]) -> str:
+    """A new session with ``values`` and ``tag``, committed through core; its storage key."""
+    context = RequestContext({})
+    session = Session(h.manager, context)
+    session.initiate()
+    session.update(values)
+    session.tag(tag)
+    session.commit()
+    _COOKIES[session.session_id] = {n: c.value for n, c in context.outgoing.items()}
+    return session.session_id
+
+
+async def _atagged_session(h: Harness, tag: str, values: dict[str, Any]) -> str:
+    context = RequestContext({})
+    session = Session(h.manager, context)
+    await session.ainitiate()
+    session.update(values)
+    session.tag(tag)
+    await session.acommit()
+    _COOKIES[session.session_id] = {n: c.value for n, c in context.outgoing.items()}
+    return session.session_id
+
+
+def _change(h: Harness, session_id: str, action: Callable[[Session], Any]) -> str:
+    """A request from the browser holding ``session_id``: run ``action``, commit; the new key."""
+    context = RequestContext(_COOKIES.pop(session_id))
+    session = Session(h.manager, context)
+    session.initiate()
+    assert session.session_id == session_id, "the stored session did not open"
+    action(session)
+    session.commit()
+    _COOKIES[session.session_id] = {n: c.value for n, c in context.outgoing.items()}
+    return session.session_id
+
+
+def _same(got: Any, listed: Any) -> None:
+    """``get`` and ``tagged`` report the same session (expiry read at slightly different times)."""
+    assert got is not None, "get() did not find a listed session"
+    assert (got.session_id, dict(got.values), got.tag, got.created_at) == (
+        listed.session_id,
+        dict(listed.values),
+        listed.tag,
+        listed.created_at,
+    )
+    assert abs((got.expires_at - listed.expires_at).total_seconds()) < 2
+
+
+def _check_times(info: Any, age: int) -> None:
+    now = datetime.now(UTC)
+    assert info.created_at is not None
+    assert now - timedelta(seconds=30) < info.created_at <= now + timedelta(seconds=1)
+    assert now < info.expires_at <= now + timedelta(seconds=age + 2)
+    assert abs((info.last_seen - now).total_seconds()) < 30
 
 
 def _skip(reason: str) -> None:
