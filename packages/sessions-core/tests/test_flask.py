@@ -285,10 +285,10 @@ def test_permanent_controls_max_age_and_persists(
     assert client.get("/permanent").json() == {"permanent": default, "all": {"user": "ada"}}
 
 
-def test_vary_cookie_only_when_the_session_was_accessed(
+def test_vary_cookie_only_when_the_session_was_accessed_or_a_cookie_is_set(
     serve: Callable[[flask.Flask], httpx.Client],
 ) -> None:
-    app = make_app()
+    app = make_app(manager(lazy=True))
 
     @app.route("/vary/<existing>")
     def vary(existing: str) -> flask.Response:
@@ -297,8 +297,12 @@ def test_vary_cookie_only_when_the_session_was_accessed(
         return response
 
     client = serve(app)
-    assert "Cookie" in client.get("/count").headers.get("vary", "")
-    assert "vary" not in client.get("/nothing").headers
+    counted = client.get("/count")
+    assert "Cookie" in counted.headers.get("vary", "")
+    assert counted.headers["cache-control"] == "private"
+    untouched = client.get("/nothing")  # lazy: no store I/O, no cookie, nothing to vary on
+    assert "vary" not in untouched.headers
+    assert "set-cookie" not in untouched.headers
     # An existing Vary is extended, never duplicated.
     assert client.get("/vary/Accept-Encoding").headers["vary"] == "Accept-Encoding, Cookie"
     assert client.get("/vary/accept, cookie").headers["vary"] == "accept, cookie"

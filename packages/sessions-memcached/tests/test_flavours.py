@@ -29,9 +29,9 @@ class ThreadRecordingDriver(MemcachedDriver):
 
     threads: list[int]
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         self.threads.append(threading.get_ident())
-        return super().read(session_id)
+        return super().read(session_id, touch)
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
         self.threads.append(threading.get_ident())

@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Protocol
 
 from .config import SessionConfig
-from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
 from .session import Session
 
-__all__ = ["SessionBridge", "SessionMiddleware", "current_session"]
+__all__ = ["SessionBridge", "SessionMiddleware", "current_session", "load_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,6 +75,7 @@ class SessionMiddleware:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
         self._bridges = tuple(bridges)
+        self._lazy = self.manager.config.lazy
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_after_close(message: Message) -> None:
@@ -106,9 +107,7 @@ class SessionMiddleware:
             return
         headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
         context = RequestContext(
-            parse_cookie_header(headers) if headers else {},
-            https=scope.get("scheme") in ("https", "wss"),
-            scope=scope,
+            https=scope.get("scheme") in ("https", "wss"), scope=scope, cookie_headers=headers
         )
         session = self.manager.session(context)
         if kind == "websocket":
@@ -116,23 +115,42 @@ class SessionMiddleware:
             scope["session"] = session
             await self.app(scope, receive, send)
             return
-        await session.ainitiate()
-        for bridge in self._bridges:
-            bridge.migrate(session, context)
+        if self._lazy and not self._bridges:
+            session.defer()
+        else:
+            await session.ainitiate()
+            for bridge in self._bridges:
+                bridge.migrate(session, context)
         scope["session"] = session
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await session.acommit()
+            # A lazy session nobody used has nothing to commit and adds no header.
+            if message["type"] == "http.response.start" and (session.initiated or session.accessed):
+                if session.initiated:
+                    await session.acommit()
                 cookies = context.headers()
-                if cookies:
+                if cookies or session.accessed:
                     headers = list(message.get("headers", ()))
                     for cookie in cookies:
                         headers.append((b"set-cookie", cookie.encode("latin-1")))
+                    cache_safe_headers(headers, vary=True, private=bool(cookies))
                     message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+async def load_session(connection: Any) -> Session:
+    """The request's session, read from the store first if it is lazy and not read yet.
+
+    With ``SessionConfig(lazy=True)`` an async application awaits this before
+    using the session (FastAPI's ``SessionDep`` does it), so the read never
+    blocks the event loop. Without ``lazy`` it is :func:`current_session`.
+    """
+    session = current_session(connection)
+    if not session.initiated:
+        await session.ainitiate()
+    return session
 
 
 def current_session(connection: Any) -> Session:

@@ -93,6 +93,8 @@ class CommitPlan:
     flash: dict[str, Any] = field(default_factory=dict)
     #: Flash messages this request read (shown), so a merge does not show them twice.
     consumed: dict[str, Any] = field(default_factory=dict)
+    #: Send the id cookie (with a fresh Max-Age) on the response.
+    cookie: bool = True
 
     def merge(self, fresh: dict[str, Any]) -> dict[str, Any]:
         """This request's changes replayed onto a newer stored record."""

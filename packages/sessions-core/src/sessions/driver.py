@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import anyio.to_thread
+import sniffio
 
 from .config import CookieOptions, SessionConfig
 from .errors import ConfigError, UnsupportedEventLoopError
@@ -187,17 +188,38 @@ def _attributes(options: CookieOptions, max_age: int | None, secure: bool) -> st
 
 class RequestContext:
     """What a per-request driver may know of the request: its cookies, and the
-    cookies to send back. Integrations build one per request."""
+    cookies to send back. Integrations build one per request.
 
-    __slots__ = ("cookies", "https", "outgoing", "scope")
+    ``cookie_headers`` (the raw ``Cookie`` header values) may be given instead
+    of parsed ``cookies``: they are parsed on first use, so a request that never
+    looks at its session never parses them.
+    """
+
+    __slots__ = ("_cookies", "_raw", "https", "outgoing", "scope")
 
     def __init__(
-        self, cookies: Mapping[str, str], *, https: bool = False, scope: Any = None
+        self,
+        cookies: Mapping[str, str] | None = None,
+        *,
+        https: bool = False,
+        scope: Any = None,
+        cookie_headers: list[str] | None = None,
     ) -> None:
-        self.cookies = cookies
+        self._cookies = cookies
+        self._raw = cookie_headers
         self.https = https
         self.scope = scope
         self.outgoing: dict[str, OutgoingCookie] = {}
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The request's cookies, by name."""
+        cookies = self._cookies
+        if cookies is None:
+            from .cookies import parse_cookie_header
+
+            cookies = self._cookies = parse_cookie_header(self._raw or ())
+        return cookies
 
     def set_cookie(
         self, name: str, value: str, *, max_age: int | None, options: CookieOptions
@@ -275,7 +297,13 @@ class Driver:
 
     options: ClassVar[Sequence[Option]] = ()
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
+    #: Such a driver's reads may take a keyword ``touch=True``; with ``touch=False``
+    #: they read without refreshing it (core does that when ``touch_interval`` says
+    #: no refresh is due).
     touches_on_read: ClassVar[bool] = False
+    #: The operations wait on I/O. ``False`` (memory, cookie) lets a lazy session
+    #: be read on first use even inside an event loop.
+    blocking: ClassVar[bool] = True
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
     #: asyncio client library); ``None`` when they run on any loop anyio
     #: supports. On another loop (trio), core then calls the sync methods in a
@@ -401,6 +429,9 @@ class Flavours:
     versioned: bool = False
     #: The driver offers the tagging capability in every flavour it has.
     tagging: bool = False
+    #: ``touches_on_read`` and its reads take ``touch=False`` to read without
+    #: refreshing the expiry (for ``touch_interval``).
+    read_touch_flag: bool = False
 
     @property
     def sync(self) -> bool:
@@ -469,13 +500,37 @@ def flavours_of(cls: type, name: str = "") -> Flavours:
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
+    # Core reads with read_versioned when the driver is versioned, else with read.
+    reads = ("read_versioned", "aread_versioned") if versioned else ("read", "aread")
+    read_touch_flag = bool(getattr(cls, "touches_on_read", False)) and all(
+        "touch" in _parameters(getattr(cls, name))
+        for name in reads
+        if getattr(cls, name, None) is not None
+    )
     return Flavours(
+        read_touch_flag=read_touch_flag,
         sync_ops=frozenset(sync_ops),
         async_methods=async_methods,
         async_library=library,
         versioned=versioned,
         tagging=tagging,
     )
+
+
+def _parameters(fn: Any) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def in_async_context() -> bool:
+    """True when called from a coroutine's thread of an event loop (asyncio or trio)."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
 
 
 def on_asyncio() -> bool:

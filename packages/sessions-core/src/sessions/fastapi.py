@@ -22,21 +22,25 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from .asgi import current_session
+from .asgi import load_session
 from .session import Session
 
 __all__ = ["SessionDep", "get_session"]
 
 
-def get_session(connection: HTTPConnection) -> Session:
+async def get_session(connection: HTTPConnection) -> Session:
     """The session of the current request or websocket.
+
+    A lazy session (``SessionConfig(lazy=True)``) is read here, on the event
+    loop without blocking it, so endpoints that do not take the dependency
+    cost no store I/O.
 
     Raises:
         LookupError: no :class:`sessions.asgi.SessionMiddleware` session here
             (the middleware is missing or the path is excluded); FastAPI
             answers 500 and logs the message, which says which.
     """
-    return current_session(connection)
+    return await load_session(connection)
 
 
 #: A FastAPI dependency: ``session: SessionDep`` gives the typed :class:`~sessions.Session`.

@@ -272,26 +272,40 @@ class SessionsInterface(SessionInterface):
             return request.form
 
         session = FlaskSession(self.manager, context, form=form)
-        session.initiate()
+        if self.manager.config.lazy:
+            session.defer()  # read on first use
+        else:
+            session.initiate()
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Commit the session and add its cookies to ``response``."""
         if not isinstance(session, FlaskSession):
             return
-        session.commit()
-        for value in response_cookies(session):
-            response.headers.add("Set-Cookie", value)
-        if session.accessed:
-            vary_on_cookie(response)
+        if session.initiated:
+            session.commit()
+        add_response_headers(session, response)
+
+
+def add_response_headers(session: FlaskSession, response: Any) -> None:
+    """Add a committed session's cookies, ``Vary: Cookie`` and ``Cache-Control: private``."""
+    cookies = response_cookies(session)
+    for value in cookies:
+        response.headers.add("Set-Cookie", value)
+    if cookies or session.accessed:
+        vary_on_cookie(response)
+    if cookies and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "private"
 
 
 def response_cookies(session: FlaskSession) -> list[str]:
     """``Set-Cookie`` values of a committed session, with Max-Age following ``permanent``."""
     context = session._context
     if session.initiated and not session.readonly:
-        config = session._manager.config
-        wanted = config.age_seconds if session._is_permanent() else None
+        own = session.expiry
+        wanted = None
+        if session._is_permanent():
+            wanted = own if own else session._manager.config.age_seconds
         for name, cookie in list(context.outgoing.items()):
             if cookie.max_age != 0 and cookie.max_age != wanted:
                 context.outgoing[name] = dataclasses.replace(cookie, max_age=wanted)

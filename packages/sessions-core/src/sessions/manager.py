@@ -70,6 +70,7 @@ class SessionManager:
         self._lock = threading.Lock()
         self.lifecycle_hooks: Any = None
         self.touches_on_read = False
+        self.blocking = True
         self._resolved: tuple[Callable[[DriverConfig], Any], dict[str, Any]] | None = None
         self._collection: SessionCollection | None = None
         if config.enabled and config.driver not in self._extensions:
@@ -155,6 +156,7 @@ class SessionManager:
         driver = factory(driver_config) if _takes_config(factory) else plain()
         self._flavours = flavours_of(type(driver), name)
         self.touches_on_read = bool(getattr(driver, "touches_on_read", False))
+        self.blocking = bool(getattr(driver, "blocking", True))
         per_request = getattr(driver, "for_request", None)
         self._for_request = per_request if callable(per_request) else None
         self._driver = driver

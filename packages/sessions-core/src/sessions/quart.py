@@ -33,7 +33,7 @@ from .config import SessionConfig
 from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
-from .flask import FlaskSession, _ExcludedSession, response_cookies, vary_on_cookie
+from .flask import FlaskSession, _ExcludedSession, add_response_headers
 from .jinja import install, template_globals
 from .manager import SessionManager
 from .session import Session
@@ -70,7 +70,12 @@ class QuartSessionInterface(SessionInterface):
         # Quart's form is awaited (``await request.form``): flash_all() and
         # friends take the form as an argument, as in any ASGI application.
         session = FlaskSession(self.manager, context)
-        await session.ainitiate(readonly=websocket)
+        if self.manager.config.lazy and not websocket:
+            # Quart's session is a sync proxy that cannot await a lazy read, so only
+            # a request without a session cookie skips the store entirely.
+            session.defer()
+        if not session.initiated:
+            await session.ainitiate(readonly=websocket)
         return session
 
     async def save_session(self, app: Quart, session: SessionMixin, response: Any) -> None:
@@ -80,10 +85,7 @@ class QuartSessionInterface(SessionInterface):
         await session.acommit()
         if response is None:
             return
-        for value in response_cookies(session):
-            response.headers.add("Set-Cookie", value)
-        if session.accessed:
-            vary_on_cookie(response)
+        add_response_headers(session, response)
 
 
 def session() -> FlaskSession:

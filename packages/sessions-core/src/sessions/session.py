@@ -14,7 +14,7 @@ import anyio
 from .changes import Changes
 from .codec import check_value
 from .commits import CommitPlan, Outcome
-from .driver import Record, acall, on_asyncio
+from .driver import Record, acall, in_async_context, on_asyncio
 from .durations import parse_age
 from .errors import (
     NotANumberError,
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["FLASH_KEY", "Session"]
 
 _MISSING: Any = object()
+# Shared, never mutated: what an uninitiated session holds.
+_NO_VALUES: dict[str, Any] = {}
+_NO_FLASH = FlashMessages({})
 _META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
 #: The longest tag ``session.tag()`` accepts.
 MAX_TAG_LENGTH = 256
@@ -66,9 +69,11 @@ class Session(MutableMapping[str, Any]):
         "_changes",
         "_context",
         "_driver",
+        "_flash_messages",
         "_flashed",
         "_form",
         "_had_flash",
+        "_lazy",
         "_manager",
         "_meta",
         "_modified",
@@ -78,9 +83,10 @@ class Session(MutableMapping[str, Any]):
         "_signed",
         "_stored",
         "_token",
+        "_touched_at",
         "_values",
         "_version",
-        "flash_messages",
+        "accessed",
         "fresh",
         "initiated",
         "readonly",
@@ -94,22 +100,21 @@ class Session(MutableMapping[str, Any]):
         *,
         form: Callable[[], Any] | None = None,
     ) -> None:
+        # Only what is read before initiation is set here: a lazy request that
+        # never uses its session pays for nothing more. _begin() sets the rest.
         self._manager = manager
         self._context = context
-        self._driver: Any = None
         self._form = form
-        self._token = ""
-        self._signed: str | None = None
+        #: ``(readonly,)`` while a lazy session waits for its first use.
+        self._lazy: tuple[bool] | None = None
+        #: The application read or wrote the session (responses then vary on Cookie).
+        self.accessed = False
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
         self.session_id = ""
         self.fresh = False
         self.initiated = False
         self.readonly = False
-        self._values: dict[str, Any] = {}
-        #: Core's own keys of the stored dict (tag, creation time, own age).
-        self._meta: dict[str, Any] = {}
-        self.flash_messages = FlashMessages()
-        self._reset_tracking()
+        self._values: dict[str, Any] = _NO_VALUES
 
     def _reset_tracking(self) -> None:
         self._changes = Changes()
@@ -127,6 +132,14 @@ class Session(MutableMapping[str, Any]):
     def _begin(self, readonly: bool) -> str | None:
         """Start initiation; return the storage key to read, if the cookie is valid."""
         manager = self._manager
+        self._token = ""
+        self._signed: str | None = None
+        #: When the expiry was last refreshed, from the id cookie (touch_interval).
+        self._touched_at: int | None = None
+        #: Core's own keys of the stored dict (tag, creation time, own age).
+        self._meta: dict[str, Any] = {}
+        self._flash_messages = _NO_FLASH
+        self._reset_tracking()
         self.readonly = readonly
         self._driver = manager.request_driver(self._context)
         raw = self._context.cookies.get(manager.config.cookie_name)
@@ -138,10 +151,24 @@ class Session(MutableMapping[str, Any]):
                 "id-cookie", "the session cookie's signature does not verify"
             )
             return None
-        self._token, current, key = opened
+        self._token, current, key, self._touched_at = opened
         # A cookie signed with the current key can be sent back as it came.
         self._signed = raw if current else None
         return key
+
+    def _touch_due(self) -> bool:
+        """Whether this request refreshes the expiry (always, without ``touch_interval``)."""
+        interval = self._manager.config.touch_interval_seconds
+        touched = self._touched_at
+        return not interval or touched is None or time.time() - touched >= interval
+
+    def _read_args(self, key: str) -> tuple[str, tuple[Any, ...]]:
+        """The read operation and its arguments: a plain read when no touch is due."""
+        manager = self._manager
+        op = "read_versioned" if manager.flavours.versioned else "read"
+        if manager.flavours.read_touch_flag and not self._touch_due():
+            return op, (key, False)
+        return op, (key,)
 
     def _loaded(self, key: str | None, record: Any) -> None:
         values: dict[str, Any] | None
@@ -178,7 +205,7 @@ class Session(MutableMapping[str, Any]):
         if flash is not None:
             self._had_flash = True
             if type(flash) is dict:
-                self.flash_messages = FlashMessages(flash)
+                self._flash_messages = FlashMessages(flash)
         self._values = values
         self.initiated = True
         manager = self._manager
@@ -191,29 +218,55 @@ class Session(MutableMapping[str, Any]):
                 driver=manager.config.driver,
             )
 
-    def _read_op(self) -> str:
-        return "read_versioned" if self._manager.flavours.versioned else "read"
-
     def initiate(self, readonly: bool = False) -> None:
         """Read the session for this request (sync drivers). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
         record = None
         if key is not None:
             self._manager.require_sync()
-            record = getattr(self._driver, self._read_op())(key)
+            op, args = self._read_args(key)
+            record = getattr(self._driver, op)(*args)
         self._loaded(key, record)
 
     async def ainitiate(self, readonly: bool = False) -> None:
         """Read the session for this request (async). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
         record = None
         if key is not None:
-            record = await self._call(self._read_op(), key)
+            op, args = self._read_args(key)
+            record = await self._call(op, *args)
         self._loaded(key, record)
+
+    def defer(self, readonly: bool = False) -> None:
+        """Make this a lazy session: it is read on first use, not now.
+
+        Integrations call this when ``SessionConfig(lazy=True)``. A sync
+        application (WSGI, Flask) reads it on first use; an async one awaits
+        :meth:`ainitiate` (``sessions.asgi.load_session``) first, unless the
+        driver never blocks (memory, cookie) or the request has no session cookie.
+        """
+        if not self.initiated:
+            self._lazy = (readonly,)
+
+    def _load_lazily(self) -> None:
+        readonly = self._lazy[0] if self._lazy is not None else False
+        manager = self._manager
+        manager.driver  # noqa: B018 - built, so its blocking flag is known
+        stored = manager.config.cookie_name in self._context.cookies
+        if stored and in_async_context() and manager.blocking:
+            raise SessionNotInitiatedError(
+                "this lazy session (SessionConfig(lazy=True)) has not been read yet, and "
+                "reading it now would block the event loop: await "
+                "sessions.asgi.load_session(request) (or session.ainitiate()) first, or use "
+                "the framework's session dependency, which does"
+            )
+        self.initiate(readonly)
 
     def _call(self, op: str, *args: Any) -> Awaitable[Any]:
         # The driver's own coroutine is returned, not wrapped in another one.
@@ -242,6 +295,8 @@ class Session(MutableMapping[str, Any]):
                 values[FLASH_KEY] = flash
         if not values:
             if not self._stored:
+                # A new session that stays empty: lazy ones get no cookie at all.
+                plan.cookie = not manager.config.lazy
                 return plan
             if not versioned or self._changes.cleared:
                 # clear() wins over every concurrent change: no merge, no condition.
@@ -261,6 +316,10 @@ class Session(MutableMapping[str, Any]):
                 plan.flash = flash
                 plan.consumed = self.flash_messages.all()
             return plan
+        if not self._touch_due():
+            # Refreshed less than touch_interval ago: no touch, no new cookie.
+            plan.cookie = False
+            return plan
         if type(self._meta.get(AGE_KEY)) is int and self._meta[AGE_KEY] > 0:
             # touch() restarts the default age; a session with its own is written.
             plan.action = "write"
@@ -279,8 +338,12 @@ class Session(MutableMapping[str, Any]):
         manager = self._manager
         config = manager.config
         dropped = outcome is not None and outcome.result == "dropped"
-        if not dropped:
-            if self._signed is None:
+        if plan.cookie and not dropped:
+            if config.touch_interval_seconds:
+                # The cookie carries when the expiry was refreshed: now.
+                self._touched_at = int(time.time())
+                self._signed = manager.signer.sign(self._token, self._touched_at)
+            elif self._signed is None:
                 self._signed = manager.signer.sign(self._token)
             self._context.set_cookie(
                 config.cookie_name, self._signed, max_age=self._cookie_age(), options=config.cookie
@@ -381,10 +444,20 @@ class Session(MutableMapping[str, Any]):
             await self._call("touch", self.session_id)
         self._committed(plan, outcome)
 
+    @property
+    def flash_messages(self) -> FlashMessages:
+        """The flash messages the previous request left (read-only)."""
+        self._readable()
+        return self._flash_messages
+
     # -- guards --------------------------------------------------------------
 
     def _readable(self) -> dict[str, Any]:
+        self.accessed = True
         if not self.initiated:
+            if self._lazy is not None:
+                self._load_lazily()
+                return self._values
             raise SessionNotInitiatedError(
                 "the session is not initiated yet: the session middleware initiates it "
                 "per request (or call session.initiate()/ainitiate() first)"
@@ -426,17 +499,17 @@ class Session(MutableMapping[str, Any]):
     @property
     def has_been_modified(self) -> bool:
         """True when this request changed the values (put, forget, clear, ...)."""
-        return self._modified
+        return self.initiated and self._modified
 
     @property
     def changed_keys(self) -> frozenset[str]:
         """Top-level keys this request wrote or removed (for conflict-free merges)."""
-        return self._changes.keys
+        return self._changes.keys if self.initiated else frozenset()
 
     @property
     def cleared(self) -> bool:
         """True when this request called :meth:`clear`."""
-        return self._changes.cleared
+        return self.initiated and self._changes.cleared
 
     # -- writing ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .errors import SessionError
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
 from .session import Session
 
@@ -215,6 +216,7 @@ class SessionMiddleware:
             # Builds the driver, so a bad driver or option fails at startup too.
             self.manager.require_sync()
         self._exclude = ExcludedPaths(exclude_paths)
+        self._lazy = self.manager.config.lazy
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
@@ -236,7 +238,10 @@ class SessionMiddleware:
             recording = _RecordingInput(environ["wsgi.input"], length)
             environ["wsgi.input"] = recording
         session = self.manager.session(context, form=_Form(environ, recording))
-        session.initiate()
+        if self._lazy:
+            session.defer()
+        else:
+            session.initiate()
         environ[ENVIRON_KEY] = session
         committed = False
 
@@ -248,11 +253,15 @@ class SessionMiddleware:
             # the store is written once, the cookies go with whichever headers win.
             if not committed:
                 committed = True
-                session.commit()
+                if session.initiated:
+                    session.commit()
             cookies = [("Set-Cookie", value) for value in context.headers()]
+            if cookies or session.accessed:
+                headers = [*headers, *cookies]
+                cache_safe_headers(headers, vary=True, private=bool(cookies))
             if exc_info is None:
-                return start_response(status, [*headers, *cookies])
-            return start_response(status, [*headers, *cookies], exc_info)
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
 
         return self.app(environ, start_with_cookie)
 

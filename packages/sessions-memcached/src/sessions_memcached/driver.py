@@ -125,13 +125,20 @@ class MemcachedDriver(Driver):
 
     # -- the sync flavour ------------------------------------------------------
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """The session's values, refreshing its expiry in the same round trip."""
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """The session's values, refreshing its expiry in the same round trip (``gat``).
+
+        ``touch=False`` reads without refreshing it (``get``), for ``touch_interval``.
+        """
         if not is_storage_key(session_id):
             return None
         pool = self._ring.pick(session_id)
         exptime = self._exptime()
-        data = self._run(pool, "read", lambda client: client.gat(session_id, exptime))
+        data = self._run(
+            pool,
+            "read",
+            lambda client: client.gat(session_id, exptime) if touch else client.get(session_id),
+        )
         if data is None:
             return None
         try:
@@ -142,13 +149,20 @@ class MemcachedDriver(Driver):
             )
             return None
 
-    def read_versioned(self, session_id: str) -> Record | None:
-        """Values and CAS unique (the version), refreshing the expiry (``gats``)."""
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """Values and CAS unique (the version), refreshing the expiry (``gats``).
+
+        ``touch=False`` reads without refreshing it (``gets``).
+        """
         if not is_storage_key(session_id):
             return None
         pool = self._ring.pick(session_id)
         exptime = self._exptime(self._age)
-        found = self._run(pool, "read", lambda client: client.gats(session_id, exptime))
+        found = self._run(
+            pool,
+            "read",
+            lambda client: client.gats(session_id, exptime) if touch else _gets(client, session_id),
+        )
         if found is None:
             return None
         data, cas = found
@@ -259,17 +273,17 @@ class MemcachedDriver(Driver):
 
     # -- the async flavour: the same calls, in worker threads -------------------
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`read`, run in a worker thread."""
-        return await self._threads.run(self.read, session_id)
+        return await self._threads.run(self.read, session_id, touch)
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`write`, run in a worker thread."""
         await self._threads.run(self.write, session_id, values)
 
-    async def aread_versioned(self, session_id: str) -> Record | None:
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """Async :meth:`read_versioned`, run in a worker thread."""
-        return await self._threads.run(self.read_versioned, session_id)
+        return await self._threads.run(self.read_versioned, session_id, touch)
 
     async def awrite_versioned(
         self, session_id: str, values: dict[str, Any], version: int | None
@@ -366,6 +380,11 @@ class MemcachedDriver(Driver):
             return self._ask_limit(pool) or None
         except DriverError:
             return None
+
+
+def _gets(client: SessionClient, session_id: str) -> tuple[bytes, int] | None:
+    value, cas = client.gets(session_id)
+    return None if value is None else (bytes(value), int(cas))
 
 
 def _given(options: Any, name: str, default: Any) -> Any:

@@ -36,6 +36,8 @@ class MemoryDriver(Driver):
         ),
     )
 
+    blocking: ClassVar[bool] = False
+
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
         self._age = config.age
