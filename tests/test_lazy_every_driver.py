@@ -9,6 +9,7 @@ requests are checked in the redis and memcached packages.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,14 +76,17 @@ def counting(driver: str) -> tuple[type, list[str]]:
 
         if name.startswith("a"):
 
+            @functools.wraps(method)
             async def arecord(self: Any, *args: Any, **kwargs: Any) -> Any:
-                calls.append(name)
+                calls.append(name + ("(no touch)" if False in args[1:2] else ""))
                 return await method(self, *args, **kwargs)
 
             return arecord
 
+        @functools.wraps(method)
         def record(self: Any, *args: Any, **kwargs: Any) -> Any:
-            calls.append(name)
+            # A read asked not to refresh the expiry is recorded as such.
+            calls.append(name + ("(no touch)" if False in args[1:2] else ""))
             return method(self, *args, **kwargs)
 
         return record
@@ -92,10 +96,14 @@ def counting(driver: str) -> tuple[type, list[str]]:
     return cls, calls
 
 
-def manager(driver: str, options: dict[str, Any]) -> tuple[SessionManager, list[str]]:
+def manager(
+    driver: str, options: dict[str, Any], **config: Any
+) -> tuple[SessionManager, list[str]]:
     cls, calls = counting(driver)
     sessions = SessionManager(
-        SessionConfig(secret=SECRET, driver=driver, drivers={driver: options}, lazy=True),
+        SessionConfig(
+            secret=SECRET, driver=driver, drivers={driver: options}, **({"lazy": True} | config)
+        ),
         autoload_plugins=False,
         drivers={driver: cls},
     )
@@ -170,4 +178,27 @@ def test_asgi_unused_lazy_session_calls_no_driver_operation(
     assert "set-cookie" not in untouched.headers
     assert "vary" not in untouched.headers
     assert again.text == "2"
+    sessions.close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_touch_interval_skips_the_refresh_until_due(
+    driver: str, stores: dict[str, dict[str, Any]]
+) -> None:
+    """A read-only request whose refresh is not due: one read that does not refresh
+    (where the store's read refreshes by itself), no touch, no write, no cookie."""
+    sessions, calls = manager(driver, stores[driver], lazy=False, touch_interval="5m")
+    client = wsgi(sessions)
+    assert client.get("/use").text == "1"
+    calls.clear()
+    read = client.get("/nothing")
+    assert "set-cookie" not in read.headers
+    assert not [c for c in calls if c.lstrip("a").startswith(("write", "touch"))], calls
+    if driver != "cookie":
+        flavours = sessions.flavours
+        if sessions.touches_on_read:
+            assert flavours.read_touch_flag, f"{driver} reads always refresh the expiry"
+            assert [c for c in calls if "read" in c] == [f"{calls[0].split('(')[0]}(no touch)"]
+        else:
+            assert len([c for c in calls if "read" in c]) == 1
     sessions.close()

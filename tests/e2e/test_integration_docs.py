@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sessions.testing.servers import ServerProcess
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "integrations"
 SECRET = "docs-example-secret-0123456789-abcdefghij"
 
 
@@ -25,7 +26,8 @@ FILE_HEADER = re.compile(r"# (\S+)|\{# (\S+) #\}")
 
 def example(page: str) -> dict[str, str]:
     """The files of ``page``'s example: every fenced block whose first line names one."""
-    text = (DOCS / page).read_text()
+    # A page under docs/integrations, or a path from the repository's root.
+    text = (DOCS / page if (DOCS / page).exists() else ROOT / page).read_text()
     files: dict[str, str] = {}
     for block in re.findall(r"```\w+\n(.*?)```", text, flags=re.S):
         named = FILE_HEADER.fullmatch(block.split("\n", 1)[0])
@@ -57,7 +59,7 @@ def run_example() -> Iterator[Callable[[str, str], httpx.Client]]:
                 return [*env, sys.executable, *server]
             return [*env, sys.executable, "app.py"]
 
-        server = ServerProcess(f"docs-{page}", command).start(timeout=30)
+        server = ServerProcess(f"docs-{Path(page).name}", command).start(timeout=30)
         client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}")
         started.append((server, client))
         return client
@@ -164,3 +166,12 @@ def test_litestar_and_quart_examples(
     run_example: Callable[[str, str], httpx.Client], page: str, how: str
 ) -> None:
     notes_page_scenario(run_example(page, how))
+
+
+def test_readme_example(run_example: Callable[[str, str], httpx.Client]) -> None:
+    client = run_example("README.md", "uvicorn")
+    assert client.get("/").text == "items=0 notice="
+    assert client.post("/add").status_code == 303
+    client.post("/add")
+    assert client.get("/").text == "items=2 notice=Added to cart"
+    assert client.get("/").text == "items=2 notice="

@@ -161,6 +161,36 @@ def run(*args: str, **env: str) -> Result:
     return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
 
 
+# -- without the cli extra -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blocked", [["click", "rich"], ["rich"]])
+def test_console_script_without_the_cli_extra_says_what_to_install(blocked: list[str]) -> None:
+    # A module set to None in sys.modules cannot be imported: as if not installed.
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n    sys.modules[name] = None\n"
+        "from sessions.console import main\n"
+        "main(['drivers'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"the command line needs {', '.join(blocked)}," in proc.stderr
+    assert 'pip install "sessions-core[cli]"' in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_console_script_runs_the_cli_when_the_extra_is_installed() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sessions.console import main; main(['secret'])"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip()) == 64
+
+
 # -- secret -------------------------------------------------------------------------------
 
 
@@ -258,6 +288,21 @@ def test_drivers_json_lists_drivers_options_and_failures(site: Site) -> None:
     ]
 
 
+def test_drivers_table_never_breaks_option_names_at_80_columns() -> None:
+    plugins = "file,redis,sql,memcached,dbm"  # the first-party drivers' long option names
+    report = json.loads(run("drivers", "--json", SESSIONS_PLUGINS=plugins).output)
+    names = [d["name"] for d in report["drivers"]]
+    options = [o["name"] for d in report["drivers"] for o in d["options"]]
+    assert "socket_connect_timeout" in options  # the longest, broken before the fix
+    result = run("drivers", SESSIONS_PLUGINS=plugins, COLUMNS="80")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    first_cells = {line.split("│")[1].strip() for line in lines if line.startswith("│ ")}
+    assert set(options) <= first_cells, sorted(set(options) - first_cells)
+    assert set(names) <= first_cells
+
+
 def test_drivers_table_shows_failed_plugins(site: Site) -> None:
     site.add(
         "sessions-broken",
@@ -322,11 +367,32 @@ def test_gc_on_a_driver_without_the_capability_is_a_no_op() -> None:
     assert "expires sessions by itself" in result.output
 
 
-def test_gc_without_secret_says_what_is_missing() -> None:
-    result = run("gc", SESSION_DRIVER="memory")
+def test_gc_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "store" / "sessions.dbm")
+    config = SessionConfig(secret=SECRET, driver="dbm", drivers={"dbm": {"path": path}})
+    monkeypatch.setenv("SESSIONS_PLUGINS", "dbm")
+    reset_plugins()
+    manager = SessionManager(config)
+    live = new_key()
+    manager.driver.write(live, {"x": 1})
+    manager.driver.store_raw(new_key(), b"\x00" * 8 + b"{}")  # expired
+    manager.close()
+
+    env = {"SESSIONS_PLUGINS": "dbm", "SESSION_DRIVER": "dbm", "SESSION_DBM_PATH": path}
+    assert "SESSION_SECRET" not in os.environ
+    result = run("gc", "--json", **env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["driver"], report["scanned"], report["removed"]) == ("dbm", 2, 1)
+    manager = SessionManager(config)
+    assert manager.driver.read(live) == {"x": 1}
+    manager.close()
+
+
+def test_gc_with_a_bad_secret_still_says_what_is_wrong() -> None:
+    result = run("gc", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "SESSION_SECRET" in result.output
-    assert "sessions secret" in result.output
+    assert "invalid session config secret='<5 characters>'" in result.output
 
 
 # -- init -------------------------------------------------------------------------------------
@@ -383,6 +449,28 @@ def test_init_leaves_required_options_without_default_as_placeholders(site: Site
     assert "SESSION_LOSSY_REGION=eu" in text
     assert "# SESSION_LOSSY_RETRIES=    # required: attempts per call" in text
     assert "todo     SESSION_LOSSY_RETRIES" in result.output
+
+
+def test_init_marks_only_required_options_as_todo(site: Site) -> None:
+    site.add(
+        "sessions-lossy",
+        "sessions.drivers",
+        "lossy",
+        {"lossy": LOSSY_PLUGIN, "lossy_driver": LOSSY_DRIVER},
+    )
+    result = run("init", "-d", "lossy", SESSIONS_PLUGINS="lossy")
+    todo = [line for line in result.output.splitlines() if line.startswith("todo")]
+    assert todo == ["todo     SESSION_LOSSY_RETRIES (attempts per call)"]
+
+    # redis declares no required option, and max_connections has no default.
+    Path(".env").unlink()
+    result = run("init", "-d", "redis", SESSIONS_PLUGINS="redis")
+    assert result.exit_code == 0, result.output
+    assert "todo" not in result.output
+    assert "optional SESSION_REDIS_MAX_CONNECTIONS (most connections" in result.output
+    text = Path(".env").read_text()
+    assert "# SESSION_REDIS_MAX_CONNECTIONS=    # optional: most connections" in text
+    assert "SESSION_REDIS_URL=redis://127.0.0.1:6379/0" in text
 
 
 def test_init_refuses_unknown_drivers_and_options() -> None:

@@ -84,3 +84,24 @@ def test_an_anonymous_visitor_gets_no_cookie_and_costs_nothing(
     assert response.text == "None"
     assert _delta(memcached, before) == {}
     assert "set-cookie" not in response.headers
+
+
+def test_tagging_is_refused_naming_the_drivers_that_can(memcached: Any) -> None:
+    from sessions import TaggingNotSupportedError
+    from sessions.driver import RequestContext
+
+    manager = SessionManager(
+        SessionConfig(
+            secret=SECRET,
+            driver="memcached",
+            drivers={"memcached": {"servers": [memcached.address]}},
+        ),
+        autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
+    )
+    assert manager.sessions.supports_tagging is False
+    session = manager.session(RequestContext({}))
+    session.initiate()
+    with pytest.raises(TaggingNotSupportedError, match=r"'memcached'.*memory, file, redis, sql"):
+        session.tag("user-1")
+    manager.close()

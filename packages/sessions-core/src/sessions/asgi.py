@@ -105,9 +105,13 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
         context = RequestContext(
-            https=scope.get("scheme") in ("https", "wss"), scope=scope, cookie_headers=headers
+            https=scope.get("scheme") in ("https", "wss"),
+            scope=scope,
+            # Decoded and parsed only if something looks at the cookies.
+            cookie_headers=(
+                v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"
+            ),
         )
         session = self.manager.session(context)
         if kind == "websocket":

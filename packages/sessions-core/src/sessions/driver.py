@@ -18,15 +18,13 @@ event loop; a sync caller given an async-only driver fails at startup.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
-
-import anyio.to_thread
-import sniffio
 
 from .config import CookieOptions, SessionConfig
 from .errors import ConfigError, UnsupportedEventLoopError
@@ -46,7 +44,9 @@ __all__ = [
     "VersionedDriver",
     "acall",
     "flavours_of",
+    "in_worker_thread",
     "on_asyncio",
+    "sleep",
 ]
 
 _MISSING: Any = object()
@@ -203,7 +203,7 @@ class RequestContext:
         *,
         https: bool = False,
         scope: Any = None,
-        cookie_headers: list[str] | None = None,
+        cookie_headers: Iterable[str] | None = None,
     ) -> None:
         self._cookies = cookies
         self._raw = cookie_headers
@@ -305,8 +305,8 @@ class Driver:
     #: be read on first use even inside an event loop.
     blocking: ClassVar[bool] = True
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
-    #: asyncio client library); ``None`` when they run on any loop anyio
-    #: supports. On another loop (trio), core then calls the sync methods in a
+    #: asyncio client library); ``None`` when they run on any loop (asyncio
+    #: or trio). On another loop (trio), core then calls the sync methods in a
     #: worker thread instead.
     async_library: ClassVar[str | None] = None
 
@@ -526,15 +526,19 @@ def _parameters(fn: Any) -> tuple[str, ...]:
 
 def in_async_context() -> bool:
     """True when called from a coroutine's thread of an event loop (asyncio or trio)."""
-    try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
-    return True
+    if on_asyncio():
+        return True
+    trio: Any = sys.modules.get("trio")  # imported, if a trio loop runs
+    return trio is not None and _on_trio(trio)
 
 
 def on_asyncio() -> bool:
     """True when called from a coroutine running on asyncio's event loop."""
+    # No asyncio loop runs before asyncio is imported, and core leaves importing it
+    # to the application: a WSGI app never pays for it.
+    asyncio: Any = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -559,7 +563,45 @@ async def acall(flavours: Flavours, driver: Any, op: str, *args: Any) -> Any:
             f"async_library = 'asyncio'), but it was called on another loop (trio?). "
             "Run the application on asyncio, or use a driver with a sync flavour"
         )
-    return await anyio.to_thread.run_sync(getattr(driver, op), *args)
+    return await in_worker_thread(getattr(driver, op), *args)
+
+
+async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run in a worker thread of the running event loop.
+
+    Each loop's own thread API is used, so core needs no async library of its
+    own: asyncio's default executor (context variables carried over), or
+    trio's worker threads. Any other loop is refused with a clear error.
+    """
+    if on_asyncio():
+        return await sys.modules["asyncio"].to_thread(fn, *args)
+    # Trio is the only other loop core runs on; running on it means it is imported.
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError(
+            "sessions runs sync drivers in worker threads on asyncio or trio only, "
+            f"and {getattr(fn, '__qualname__', fn)!r} was awaited outside both"
+        )
+    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on the running event loop, asyncio's or trio's (no async library needed)."""
+    if on_asyncio():
+        await sys.modules["asyncio"].sleep(seconds)
+        return
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError("sessions runs on asyncio or trio only")
+    await trio.sleep(seconds)
+
+
+def _on_trio(trio: Any) -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def declared_options(cls: Any) -> Sequence[Option]:

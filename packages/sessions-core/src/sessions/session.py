@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from .changes import Changes
 from .codec import check_value
 from .commits import CommitPlan, Outcome
-from .driver import Record, acall, in_async_context, on_asyncio
+from .driver import Record, acall, in_async_context, on_asyncio, sleep
 from .durations import parse_age
 from .errors import (
     NotANumberError,
@@ -431,7 +429,7 @@ class Session(MutableMapping[str, Any]):
                 op, args = next(steps)
                 while True:
                     if op == "sleep":
-                        await anyio.sleep(*args)
+                        await sleep(*args)
                         result = None
                     else:
                         result = await self._call(op, *args)

@@ -49,7 +49,8 @@ OPTIONS: tuple[Option, ...] = (
         "url",
         str,
         None,
-        "SQLAlchemy database URL: sqlite:///sessions.db, postgresql+psycopg://app@host/db, "
+        "SQLAlchemy database URL (required unless engine is given): sqlite:///sessions.db, "
+        "postgresql+psycopg://app@host/db, "
         "mysql+pymysql://app@host/db (async apps get the async DBAPI of the same database)",
     ),
     Option("engine", object, None, "an existing sqlalchemy Engine or AsyncEngine, instead of url"),

@@ -44,6 +44,7 @@ from sqlalchemy.engine import Dialect
 __all__ = ["DEFAULT_TABLE", "UTCDateTime", "make_table", "metadata", "sessions_table"]
 
 DEFAULT_TABLE = "sessions"
+_IMPORT_SELF = f"__import__({__name__!r}).{__name__.partition('.')[2]}"
 _MYSQL = ("mysql", "mariadb")
 
 
@@ -56,6 +57,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime
     cache_ok = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Alembic's autogenerate writes a type of ours as ``<its __module__>.<repr>``
+        # and imports nothing for it: ``sessions_sql.schema.UTCDateTime()`` would be
+        # a NameError in the migration. Seen from an instance, the module is an
+        # expression that imports it, so the written migration runs as it is.
+        self.__module__ = _IMPORT_SELF
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         """``TIMESTAMPTZ`` on PostgreSQL, ``DATETIME(6)`` on MariaDB/MySQL."""

@@ -11,7 +11,13 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-import click
+try:
+    import click
+except ModuleNotFoundError as exc:  # ``python -m sessions.cli`` without the extra
+    raise ModuleNotFoundError(
+        f'{exc}: the sessions command line needs the cli extra: pip install "sessions-core[cli]"',
+        name=exc.name,
+    ) from exc
 
 __all__ = ["SessionsGroup", "cli", "main", "make_cli"]
 

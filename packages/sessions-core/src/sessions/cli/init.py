@@ -67,7 +67,9 @@ def _settings(
         elif option.default is not None:
             rows.append((var, _env_text(option.default), option.help))
         else:
-            rows.append((var, None, ("required: " if option.required else "") + option.help))
+            rows.append(
+                (var, None, ("required: " if option.required else "optional: ") + option.help)
+            )
     return rows
 
 
@@ -92,7 +94,8 @@ def init(driver: str, env_file: Path, options: tuple[str, ...]) -> None:
     """Add SESSION_* settings for DRIVER, with a fresh secret, to a .env file.
 
     Settings already in the file are never overwritten; only missing ones are
-    added. Options without a default are written as commented placeholders.
+    added. Options without a default are written as commented placeholders;
+    the required ones among them are reported as todo.
     """
     try:
         factory = load_plugins().get(driver).load()
@@ -116,8 +119,10 @@ def init(driver: str, env_file: Path, options: tuple[str, ...]) -> None:
             click.echo(f"kept     {var} (already set)")
             continue
         if value is None:
+            # Only a required option is left to do; an optional one is a commented hint.
             lines.append(f"# {var}=    # {comment}")
-            click.echo(f"todo     {var} ({comment})")
+            status = "todo    " if comment.startswith("required: ") else "optional"
+            click.echo(f"{status} {var} ({comment.partition(': ')[2]})")
             continue
         lines.append(f"# {comment}")
         lines.append(format_line(var, value))
