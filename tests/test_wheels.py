@@ -52,7 +52,8 @@ import json, sys
 from sessions import DriverNotFoundError, Session, SessionConfig, SessionManager
 from sessions.driver import RequestContext
 
-config = SessionConfig(secret="w" * 40, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
+SECRET = "wheel-0123456789-abcdefghijklmnop"
+config = SessionConfig(secret=SECRET, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
 manager = SessionManager(config)
 first = RequestContext({})
 session = manager.session(first)
@@ -69,7 +70,7 @@ result = {
 }
 manager.close()
 try:
-    SessionManager(SessionConfig(secret="w" * 40, driver="redis")).driver
+    SessionManager(SessionConfig(secret=SECRET, driver="redis")).driver
 except DriverNotFoundError as exc:
     result["missing"] = str(exc)
 print(json.dumps(result))
@@ -186,7 +187,7 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
         [bin1 / "sessions", "check"],
         cwd=tmp_path,
         SESSION_DRIVER="dbm",
-        SESSION_SECRET="c" * 40,
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
         SESSION_DBM_PATH=str(tmp_path / "checkdb" / "sessions"),
     )
     assert "OK: driver 'dbm'" in check
@@ -238,7 +239,7 @@ def test_new_driver_scaffold_installs_as_a_wheel_that_sessions_lists(tmp_path: P
         [bin_dir / "sessions", "check"],
         cwd=tmp_path,
         SESSION_DRIVER="scaffolded",
-        SESSION_SECRET="c" * 40,
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
     )
     assert "OK: driver 'scaffolded'" in check
     marker = "import importlib.resources as r; print(r.files('sessions_scaffolded') / 'py.typed')"

@@ -11,6 +11,8 @@
 * signed-in devices (drivers with tagging): a sign-in tags the session with the
   user name and remembers the browser; /devices lists the user's sessions and
   signs out the other devices;
+* every form carries a CSRF token (``csrf_token()`` in the template); a POST
+  without a valid one gets a 403 from :class:`sessions.csrf.CsrfMiddleware`;
 * a panel with the driver in use and whether this request started a fresh session.
 
 ``SESSION_DRIVER`` picks any installed driver (``memory`` by default, which
@@ -27,6 +29,7 @@ from pathlib import Path
 import jinja2
 from sessions import Session, SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
+from sessions.csrf import CSRF_KEY, FORM_FIELD, CsrfMiddleware
 from sessions.jinja import context_processor
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -64,7 +67,11 @@ def back_home() -> Response:
 
 
 async def home(request: Request) -> Response:
-    return templates.TemplateResponse(request, "home.html", {"driver": config.driver})
+    # The panel shows the session's values, but not its CSRF secret.
+    values = {k: v for k, v in session_of(request).all().items() if k != CSRF_KEY}
+    return templates.TemplateResponse(
+        request, "home.html", {"driver": config.driver, "values": values}
+    )
 
 
 def validate(username: str, password: str) -> dict[str, str]:
@@ -85,8 +92,8 @@ async def sign_in(request: Request) -> Response:
     errors = validate(username, str(form.get("password") or ""))
     if errors:
         session.flash("errors", errors)
-        # flash_all minus the password: a password never goes into the store.
-        session.flash_except(["password"], form)
+        # flash_all minus the password (never stored) and the CSRF token.
+        session.flash_except(["password", FORM_FIELD], form)
         return back_home()
     # A new id on sign-in: a session id planted before sign-in is now worthless.
     session.regenerate()
@@ -167,6 +174,9 @@ routes = [
     Route("/cart/remove", cart_remove, methods=["POST"]),
 ]
 
+# CSRF checks run inside the session middleware: they need the request's session.
 app = SessionMiddleware(
-    Starlette(routes=routes), manager, exclude_paths=["/favicon.ico", "/static"]
+    CsrfMiddleware(Starlette(routes=routes)),
+    manager,
+    exclude_paths=["/favicon.ico", "/static"],
 )

@@ -85,7 +85,11 @@ def test_entry_point_selects_the_driver_by_name(tmp_path: Path) -> None:
     assert entry.load() is DbmDriver
     assert entry.distribution == "sessions-dbm"
     manager = SessionManager(
-        SessionConfig(secret="x" * 32, driver="dbm", drivers={"dbm": {"path": tmp_path / "db"}})
+        SessionConfig(
+            secret="dbm-tests-secret-0123456789-abcdefghijk",
+            driver="dbm",
+            drivers={"dbm": {"path": tmp_path / "db"}},
+        )
     )
     try:
         assert isinstance(manager.driver, DbmDriver)

@@ -392,7 +392,9 @@ def test_gc_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_gc_with_a_bad_secret_still_says_what_is_wrong() -> None:
     result = run("gc", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "invalid session config secret='<5 characters>'" in result.output
+    assert "invalid session config SESSION_SECRET (secret)='<5 characters, hidden>'" in (
+        result.output
+    )
 
 
 # -- init -------------------------------------------------------------------------------------
@@ -449,6 +451,24 @@ def test_init_leaves_required_options_without_default_as_placeholders(site: Site
     assert "SESSION_LOSSY_REGION=eu" in text
     assert "# SESSION_LOSSY_RETRIES=    # required: attempts per call" in text
     assert "todo     SESSION_LOSSY_RETRIES" in result.output
+
+
+def test_init_does_not_print_a_password(site: Site) -> None:
+    site.add(
+        "sessions-lossy",
+        "sessions.drivers",
+        "lossy",
+        {"lossy": LOSSY_PLUGIN, "lossy_driver": LOSSY_DRIVER},
+    )
+    url = "postgresql://app:hunter2@127.0.0.1/db?sslpassword=hunter3"
+    result = run("init", "-d", "lossy", "-o", f"region={url}", SESSIONS_PLUGINS="lossy")
+    assert result.exit_code == 0, result.output
+    assert "SESSION_LOSSY_REGION=postgresql://app:***@127.0.0.1/db?sslpassword=***" in (
+        result.output
+    )
+    assert "hunter2" not in result.output
+    assert "hunter3" not in result.output
+    assert url in Path(".env").read_text()  # the file itself keeps the real value
 
 
 def test_init_marks_only_required_options_as_todo(site: Site) -> None:
@@ -559,7 +579,9 @@ def test_check_fails_when_the_driver_cannot_be_built() -> None:
 def test_check_fails_on_bad_config() -> None:
     result = run("check", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "invalid session config secret='<5 characters>'" in result.output
+    assert (
+        "invalid session config SESSION_SECRET (secret)='<5 characters, hidden>'" in result.output
+    )
 
 
 # -- plugin commands --------------------------------------------------------------------------

@@ -186,3 +186,17 @@ class TestStressReallyOverlapsAsync(AsyncConcurrentCommits):
         CountingMemory.refused = 0
         super().test_stress_every_increment_and_key_survives()
         assert CountingMemory.refused > 0, "the clients never overlapped"
+
+
+def test_a_commit_that_raised_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error page's second commit (Flask's save_session) must not store it after all."""
+    monkeypatch.setattr(commits, "COMMIT_DEADLINE", 0.05)
+    h = Harness(Refusing, {}, age=60)
+    h.jar[h.manager.config.cookie_name] = h.manager.signer.sign("t" * 43)
+    session = current(h)
+    session.put("x", 1)
+    with pytest.raises(CommitConflictError):
+        session.commit()
+    attempts = h.driver.attempts
+    session.commit()
+    assert h.driver.attempts == attempts

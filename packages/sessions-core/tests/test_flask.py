@@ -385,8 +385,16 @@ def test_messages_read_in_a_request_include_the_previous_ones_first(
     assert client.get("/show").json()["flashed"] == []
 
 
-def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.Client]) -> None:
-    app = make_app()
+@pytest.mark.parametrize("commit_on_error", [False, True])
+def test_server_errors_commit_nothing_unless_configured(
+    serve: Callable[[flask.Flask], httpx.Client], commit_on_error: bool
+) -> None:
+    app = make_app(manager(commit_on_error=commit_on_error))
+
+    @app.get("/start")
+    def start() -> str:
+        flask.session["started"] = True
+        return "ok"
 
     @app.get("/missing")
     def missing() -> str:
@@ -398,14 +406,26 @@ def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.
         flask.session["saw_500"] = True
         raise RuntimeError("boom")
 
+    @app.get("/unavailable")
+    def unavailable() -> tuple[str, int]:
+        flask.session["saw_503"] = True
+        return "try later", 503
+
     @app.get("/seen")
     def seen() -> dict[str, Any]:
         return flask.session.all()  # type: ignore[attr-defined, no-any-return]
 
     client = serve(app)
+    assert client.get("/start").status_code == 200
     assert client.get("/missing").status_code == 404
-    assert client.get("/boom").status_code == 500
-    assert client.get("/seen").json() == {"saw_404": True, "saw_500": True}
+    failed = client.get("/boom")
+    assert failed.status_code == 500
+    assert ("set-cookie" in failed.headers) is commit_on_error
+    assert client.get("/unavailable").status_code == 503
+    expected = {"started": True, "saw_404": True}
+    if commit_on_error:
+        expected |= {"saw_500": True, "saw_503": True}
+    assert client.get("/seen").json() == expected
 
 
 def test_secure_follows_the_scheme() -> None:

@@ -3,6 +3,7 @@ Quart's flash() maps onto flash messages, websockets are read-only."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, ClassVar
 
@@ -11,7 +12,7 @@ import quart
 from sessions import Driver, DriverConfig, DriverNotFoundError, SessionConfig, SessionManager
 from sessions.codec import decode, encode
 from sessions.flask import FlaskSession
-from sessions.quart import QuartSessions, session
+from sessions.quart import QuartSessions, csrf_protect, session
 
 SECRET = "quart-tests-secret-0123456789-abcdefghij"
 pytestmark = pytest.mark.anyio
@@ -181,3 +182,82 @@ def test_bad_driver_fails_at_startup() -> None:
 
 def test_session_class_is_the_flask_compatible_one() -> None:
     assert issubclass(FlaskSession, quart.sessions.SessionMixin)
+
+
+@pytest.mark.parametrize("commit_on_error", [False, True])
+async def test_server_errors_commit_nothing_unless_configured(commit_on_error: bool) -> None:
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver="memory", commit_on_error=commit_on_error),
+        autoload_plugins=False,
+    )
+    app = quart.Quart(__name__)
+    QuartSessions(app, manager)
+
+    @app.get("/start")
+    async def start() -> str:
+        session().put("started", True)
+        return "ok"
+
+    @app.get("/boom")
+    async def boom() -> str:
+        session().put("saw_raise", True)
+        raise RuntimeError("boom")
+
+    @app.get("/unavailable")
+    async def unavailable() -> tuple[str, int]:
+        session().put("saw_503", True)
+        return "later", 503
+
+    @app.get("/seen")
+    async def seen() -> dict[str, Any]:
+        return session().all()
+
+    client = app.test_client()
+    assert (await client.get("/start")).status_code == 200
+    assert (await client.get("/boom")).status_code == 500
+    assert (await client.get("/unavailable")).status_code == 503
+    expected = {"started": True}
+    if commit_on_error:
+        expected |= {"saw_raise": True, "saw_503": True}
+    assert await (await client.get("/seen")).get_json() == expected
+
+
+async def test_warns_once_about_a_forwarded_https_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_app().test_client()
+    with caplog.at_level(logging.WARNING, logger="sessions"):
+        await client.get("/")
+        for _ in range(3):
+            await client.get("/", headers={"X-Forwarded-Proto": "https"})
+    warned = [r for r in caplog.records if "WITHOUT the Secure flag" in r.getMessage()]
+    assert len(warned) == 1
+
+
+async def test_csrf_hook_and_template_global() -> None:
+    app = make_app()
+    csrf_protect(app, exempt_paths=["/hooks"])
+
+    @app.get("/form")
+    async def form() -> str:
+        return await quart.render_template_string("{{ csrf_token() }}")
+
+    @app.post("/change")
+    async def change() -> str:
+        session().put("changed", True)
+        return "changed"
+
+    @app.post("/hooks/in")
+    async def hook_in() -> str:
+        return "in"
+
+    client = app.test_client()
+    token = await (await client.get("/form")).get_data(as_text=True)
+    assert (await client.post("/change", form={"csrf_token": token})).status_code == 200
+    assert (await client.post("/change", headers={"X-CSRF-Token": token})).status_code == 200
+    refused = await client.post("/change", form={"note": "x"})
+    assert refused.status_code == 403
+    assert "CSRF check failed" in await refused.get_data(as_text=True)
+    assert (await client.post("/hooks/in")).status_code == 200
+    with pytest.raises(RuntimeError, match="install QuartSessions"):
+        csrf_protect(quart.Quart(__name__))

@@ -253,6 +253,29 @@ def test_flash_all_decodes_the_declared_charset(serve: Callable[[WSGIApp], httpx
     assert client.get("/").json() == {"name": "Zoë"}
 
 
+@pytest.mark.parametrize(
+    "charset", ["rot13", "zlib", "hex", "base64", "idna", "undefined", "bogus-charset", "utf-8"]
+)
+def test_flash_all_falls_back_to_utf8_for_a_charset_that_is_no_text_encoding(
+    serve: Callable[[WSGIApp], httpx.Client], charset: str
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session: Session = environ["sessions.session"]
+        if environ["REQUEST_METHOD"] == "POST":
+            session.flash_all()  # no try: an exception here is a 500
+        return respond(start_response, session.flash_messages.all())
+
+    client = serve(SessionMiddleware(app, manager()))
+    body = urlencode({"name": "Zoë", "q": "a+b"}, encoding="utf-8")
+    response = client.post(
+        "/",
+        content=body,
+        headers={"content-type": f"application/x-www-form-urlencoded; charset={charset}"},
+    )
+    assert response.status_code == 200
+    assert client.get("/").json() == {"name": "Zoë", "q": "a+b"}
+
+
 def test_flash_all_works_under_a_werkzeug_request(
     serve: Callable[[WSGIApp], httpx.Client],
 ) -> None:

@@ -74,6 +74,17 @@ def test_password_never_appears_in_messages() -> None:
     assert "hunter2" not in str(bad.value)
 
 
+def test_a_password_in_the_query_is_masked_too() -> None:
+    built = driver("redis://127.0.0.1:1/0?password=hunter2&socket_keepalive=true")
+    assert built.describe() == "redis://127.0.0.1:1/0?password=***&socket_keepalive=true"
+    with pytest.raises(DriverError) as failed:
+        built.read(new_key())
+    assert "hunter2" not in str(failed.value)
+    with pytest.raises(ConfigError) as bad:
+        manager(url="http://127.0.0.1/?password=hunter2").driver
+    assert "hunter2" not in str(bad.value)
+
+
 def test_options_from_environment(
     monkeypatch: pytest.MonkeyPatch, redis_server: ServerProcess, tools: Any
 ) -> None:
@@ -131,7 +142,7 @@ def test_decode_failure_reported_to_security_hook(redis_server: ServerProcess, t
     )
     bad, wrong_type = new_key(), new_key()
     admin = tools.admin(redis_server)
-    admin.set(prefix + bad, b"[1, 2]")
+    admin.set(prefix + bad, b"v7:[1, 2]")
     admin.hset(prefix + wrong_type, "a", "b")
     assert built.read(bad) is None
     assert built.read(wrong_type) is None

@@ -16,6 +16,7 @@ from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .http import cache_safe_headers
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 __all__ = ["SessionBridge", "SessionMiddleware", "current_session", "load_session"]
@@ -55,6 +56,10 @@ class SessionMiddleware:
             session, cost no store I/O and receive no cookie.
         bridges: :class:`SessionBridge` objects that move sessions of a
             previous session library into ours (read-only on their side).
+
+    A response with a 5xx status, or an application that raises before it
+    responds, leaves the store untouched and sets no cookie, unless the config's
+    ``commit_on_error`` is true.
     """
 
     def __init__(
@@ -74,6 +79,8 @@ class SessionMiddleware:
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(self.manager.config.cookie.secure)
+        self._commit_on_error = self.manager.config.commit_on_error
         self._bridges = tuple(bridges)
         self._lazy = self.manager.config.lazy
 
@@ -105,8 +112,11 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        https = scope.get("scheme") in ("https", "wss")
+        if self._proxy.active and not https:
+            self._proxy.check_asgi(scope.get("headers", ()))
         context = RequestContext(
-            https=scope.get("scheme") in ("https", "wss"),
+            https=https,
             scope=scope,
             # Decoded and parsed only if something looks at the cookies.
             cookie_headers=(
@@ -127,21 +137,34 @@ class SessionMiddleware:
                 bridge.migrate(session, context)
         scope["session"] = session
 
+        started = False
+
         async def send_with_cookie(message: Message) -> None:
-            # A lazy session nobody used has nothing to commit and adds no header.
-            if message["type"] == "http.response.start" and (session.initiated or session.accessed):
-                if session.initiated:
-                    await session.acommit()
-                cookies = context.headers()
-                if cookies or session.accessed:
-                    headers = list(message.get("headers", ()))
-                    for cookie in cookies:
-                        headers.append((b"set-cookie", cookie.encode("latin-1")))
-                    cache_safe_headers(headers, vary=True, private=bool(cookies))
-                    message["headers"] = headers
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                # A lazy session nobody used has nothing to commit and adds no header;
+                # a server error keeps the request's half-done changes out of the store.
+                if (session.initiated or session.accessed) and (
+                    self._commit_on_error or message.get("status", 200) < 500
+                ):
+                    if session.initiated:
+                        await session.acommit()
+                    cookies = context.headers()
+                    if cookies or session.accessed:
+                        headers = list(message.get("headers", ()))
+                        for cookie in cookies:
+                            headers.append((b"set-cookie", cookie.encode("latin-1")))
+                        cache_safe_headers(headers, vary=True, private=bool(cookies))
+                        message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        except Exception:
+            if self._commit_on_error and not started and session.initiated:
+                await session.acommit()
+            raise
 
 
 async def load_session(connection: Any) -> Session:

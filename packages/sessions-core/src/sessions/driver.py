@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from .config import CookieOptions, SessionConfig
+from .env import closest
 from .errors import ConfigError, UnsupportedEventLoopError
 
 __all__ = [
@@ -78,9 +79,14 @@ class Option:
             return "list[str]"
         return "any" if self.type is object else self.type.__name__
 
-    def coerce(self, driver: str, value: Any) -> Any:
-        """Return ``value`` converted to this option's type, or raise ConfigError."""
-        where = f"drivers.{driver}.{self.name}"
+    def coerce(self, driver: str, value: Any, *, where: str | None = None) -> Any:
+        """Return ``value`` converted to this option's type, or raise ConfigError.
+
+        ``where`` names the setting in the error (default ``drivers.<driver>.<name>``;
+        the environment variable it came from, when it came from one). The value
+        is printed with credentials masked.
+        """
+        where = where or f"drivers.{driver}.{self.name}"
         if value is None and not self.required:
             return None
         kind = self.type
@@ -609,19 +615,41 @@ def declared_options(cls: Any) -> Sequence[Option]:
     return tuple(getattr(cls, "options", ()))
 
 
+def _where(name: str, option: str, given: Mapping[str, Any]) -> str:
+    """How an option is named in errors: its variable too, when read from the environment."""
+    path = f"drivers.{name}.{option}"
+    variable = getattr(given, "env_names", {}).get(option)
+    return f"{variable} ({path})" if variable else path
+
+
 def validate_options(name: str, cls: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``given`` against the class's declared options; fill in defaults."""
+    """Check ``given`` against the class's declared options; fill in defaults.
+
+    An unknown option names the closest declared one; options read by
+    :meth:`SessionConfig.from_env` are named by their environment variable.
+    """
     declared = {opt.name: opt for opt in declared_options(cls)}
     unknown = sorted(set(given) - set(declared))
     if unknown:
+        bad = unknown[0]
         valid = ", ".join(sorted(declared)) or "none (this driver takes no options)"
-        raise ConfigError(
-            f"drivers.{name}.{unknown[0]}", given[unknown[0]], f"valid options: {valid}"
-        )
+        env_names = getattr(given, "env_names", {})
+        if bad in env_names:
+            prefix = f"SESSION_{name.upper()}_"
+            settable = [prefix + o.upper() for o, opt in declared.items() if opt.type is not object]
+            near = closest(env_names[bad], [*settable, *getattr(given, "nearby", ())])
+            valid = f"valid: {', '.join(settable) or 'none (this driver takes no options)'}"
+        else:
+            near = closest(bad, declared)
+            valid = f"valid options: {valid}"
+        hint = f"did you mean {near}? " if near else ""
+        raise ConfigError(_where(name, bad, given), given[bad], f"unknown option; {hint}{valid}")
     result: dict[str, Any] = {}
     for opt in declared.values():
         if opt.name in given:
-            result[opt.name] = opt.coerce(name, given[opt.name])
+            result[opt.name] = opt.coerce(
+                name, given[opt.name], where=_where(name, opt.name, given)
+            )
         elif opt.required:
             raise ConfigError(f"drivers.{name}.{opt.name}", None, f"required: {opt.help}")
         else:

@@ -23,16 +23,19 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context
+from flask import request as flask_request
 from flask import session as current_flask_session
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
 from .config import SessionConfig
 from .cookies import parse_cookie_header
+from .csrf import FORM_FIELD, HEADER, SAFE_METHODS, rejection
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .jinja import install, template_globals
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ __all__ = [
     "FlaskSession",
     "FlaskSessions",
     "SessionsInterface",
+    "csrf_protect",
     "response_cookies",
     "session",
     "vary_on_cookie",
@@ -249,6 +253,9 @@ class SessionsInterface(SessionInterface):
     ``save_session`` commits it and adds its ``Set-Cookie`` headers to the
     response. Flask's ``SESSION_COOKIE_*`` settings are not used: the cookie
     follows the :class:`~sessions.SessionConfig`.
+
+    A 5xx response (which includes the 500 of a view that raised) commits
+    nothing and sets no cookie, unless the config's ``commit_on_error`` is true.
     """
 
     null_session_class = _ExcludedSession
@@ -256,16 +263,18 @@ class SessionsInterface(SessionInterface):
     def __init__(self, manager: SessionManager, exclude_paths: Iterable[str] = ()) -> None:
         self.manager = manager
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(manager.config.cookie.secure)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
         """Read the request's session; None (an empty, read-only one) on excluded paths."""
         if self._exclude and request.path in self._exclude:
             return None
         header = request.environ.get("HTTP_COOKIE")
+        https = request.scheme == "https"
+        if self._proxy.active and not https:
+            self._proxy.check_wsgi(request.environ)
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=request.scheme == "https",
-            scope=request.environ,
+            parse_cookie_header([header]) if header else {}, https=https, scope=request.environ
         )
 
         def form() -> MultiDict[str, str]:
@@ -282,6 +291,8 @@ class SessionsInterface(SessionInterface):
         """Commit the session and add its cookies to ``response``."""
         if not isinstance(session, FlaskSession):
             return
+        if response.status_code >= 500 and not self.manager.config.commit_on_error:
+            return  # a server error keeps the request's half-done changes out
         if session.initiated:
             session.commit()
         add_response_headers(session, response)
@@ -428,3 +439,44 @@ class FlaskSessions:
             # Flask injects its own (writable) ``session`` into every template
             # context; a later context processor replaces it with the read-only view.
             app.context_processor(lambda: template_globals(_current_session))
+
+
+def csrf_protect(
+    app: Flask,
+    *,
+    exempt_paths: Iterable[str] = (),
+    field_name: str = FORM_FIELD,
+    header_name: str = HEADER,
+) -> None:
+    """Refuse unsafe-method requests (POST, PUT, PATCH, DELETE) without a valid
+    CSRF token with a 403, before the view runs.
+
+    The token (``session.csrf_token()``, or ``{{ csrf_token() }}`` in a
+    template) is read from the ``X-CSRF-Token`` header or the ``csrf_token``
+    form field. Call it after :class:`FlaskSessions`. See :mod:`sessions.csrf`.
+    """
+    if "sessions" not in app.extensions:
+        raise RuntimeError(
+            "csrf_protect(app) needs the session: install FlaskSessions on the app first"
+        )
+    exempt = ExcludedPaths(exempt_paths)
+
+    def check_csrf() -> Response | None:
+        request = flask_request
+        if request.method in SAFE_METHODS or (exempt and request.path in exempt):
+            return None
+        current = _current_session()
+        if current is None:
+            # Fail closed: a path FlaskSessions excludes has no session to check against.
+            reason: str | None = (
+                "CSRF check failed: this path has no session (FlaskSessions excludes it); "
+                "list it in csrf_protect()'s exempt_paths too"
+            )
+        else:
+            token = request.headers.get(header_name) or request.form.get(field_name)
+            reason = rejection(current, token, field_name, header_name)
+        if reason is None:
+            return None
+        return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
+
+    app.before_request(check_csrf)

@@ -1,4 +1,5 @@
-"""Jinja integration: ``session`` and ``flash_messages`` in templates, read-only.
+"""Jinja integration: ``session`` and ``flash_messages`` in templates, read-only,
+and ``csrf_token()`` for forms.
 
 Templates can look values up (``session.get('cart', 0)``,
 ``flash_messages.get('errors.title')``, ``flash_messages.has(...)``,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import jinja2
 
 __all__ = [
+    "TemplateCsrfToken",
     "TemplateFlashMessages",
     "TemplateSession",
     "context_processor",
@@ -155,9 +157,38 @@ class TemplateFlashMessages(_ReadOnlyView):
     _mapping = _messages
 
 
+class TemplateCsrfToken:
+    """The ``csrf_token()`` template global: the current session's CSRF token.
+
+    ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">``.
+    The one template call that may write the session: issuing the first token
+    stores it (see :mod:`sessions.csrf`).
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Session | SessionSource | None) -> None:
+        self._source = _ReadOnlyView(source)._source
+
+    def __call__(self) -> str:
+        from .csrf import csrf_token
+
+        session = self._source()
+        if session is None or not session.initiated:
+            raise RuntimeError(
+                "csrf_token() needs the request's session: render the template inside a "
+                "request handled by the session middleware (and not on an excluded path)"
+            )
+        return csrf_token(session)
+
+
 def template_globals(source: Session | SessionSource | None) -> dict[str, Any]:
-    """``{"session": ..., "flash_messages": ...}`` read-only views over ``source``."""
-    return {"session": TemplateSession(source), "flash_messages": TemplateFlashMessages(source)}
+    """``session`` and ``flash_messages`` read-only views over ``source``, and ``csrf_token``."""
+    return {
+        "session": TemplateSession(source),
+        "flash_messages": TemplateFlashMessages(source),
+        "csrf_token": TemplateCsrfToken(source),
+    }
 
 
 def context_processor(request: Any) -> dict[str, Any]:
@@ -179,7 +210,7 @@ def context_processor(request: Any) -> dict[str, Any]:
 
 
 def install(environment: jinja2.Environment, current: SessionSource) -> None:
-    """Add read-only ``session`` and ``flash_messages`` globals to ``environment``.
+    """Add read-only ``session`` and ``flash_messages``, and ``csrf_token()``, to ``environment``.
 
     ``current`` returns the session of the request being rendered (None
     outside one); it is called on every lookup, so one environment serves

@@ -24,21 +24,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from quart import Quart, has_request_context, has_websocket_context
+from quart import Quart, Response, has_request_context, has_websocket_context
+from quart import request as quart_request
 from quart import session as current_quart_session
 from quart.sessions import SessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket, Websocket
 
 from .config import SessionConfig
 from .cookies import parse_cookie_header
+from .csrf import FORM_FIELD, HEADER, SAFE_METHODS, rejection
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .flask import FlaskSession, _ExcludedSession, add_response_headers
 from .jinja import install, template_globals
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
-__all__ = ["QuartSessionInterface", "QuartSessions", "session"]
+__all__ = ["QuartSessionInterface", "QuartSessions", "csrf_protect", "session"]
 
 
 class QuartSessionInterface(SessionInterface):
@@ -48,6 +51,9 @@ class QuartSessionInterface(SessionInterface):
     ``save_session`` awaits :meth:`Session.acommit`, then adds the
     ``Set-Cookie`` headers. Quart's ``SESSION_COOKIE_*`` settings are not used:
     the cookie follows the :class:`~sessions.SessionConfig`.
+
+    A 5xx response (which includes the 500 of a view that raised) commits
+    nothing and sets no cookie, unless the config's ``commit_on_error`` is true.
     """
 
     null_session_class = _ExcludedSession
@@ -55,6 +61,7 @@ class QuartSessionInterface(SessionInterface):
     def __init__(self, manager: SessionManager, exclude_paths: Iterable[str] = ()) -> None:
         self.manager = manager
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(manager.config.cookie.secure)
 
     async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> FlaskSession | None:
         """Read the request's session (read-only for websockets); None on excluded paths."""
@@ -62,10 +69,11 @@ class QuartSessionInterface(SessionInterface):
             return None
         header = request.headers.get("Cookie")
         websocket = isinstance(request, Websocket)
+        https = request.scheme in ("https", "wss")
+        if self._proxy.active and not https:
+            self._proxy.check_asgi(request.scope.get("headers", ()))
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=request.scheme in ("https", "wss"),
-            scope=request.scope,
+            parse_cookie_header([header]) if header else {}, https=https, scope=request.scope
         )
         # Quart's form is awaited (``await request.form``): flash_all() and
         # friends take the form as an argument, as in any ASGI application.
@@ -82,6 +90,9 @@ class QuartSessionInterface(SessionInterface):
         """Commit the session and add its cookies to ``response`` (None for websockets)."""
         if not isinstance(session, FlaskSession):
             return
+        status = getattr(response, "status_code", 200)
+        if status >= 500 and not self.manager.config.commit_on_error:
+            return  # a server error keeps the request's half-done changes out
         await session.acommit()
         if response is None:
             return
@@ -194,3 +205,41 @@ class QuartSessions:
             # Quart puts its own (writable) ``session`` in every template
             # context; a later context processor replaces it with the read-only view.
             app.context_processor(lambda: template_globals(_current_session))
+
+
+def csrf_protect(
+    app: Quart,
+    *,
+    exempt_paths: Iterable[str] = (),
+    field_name: str = FORM_FIELD,
+    header_name: str = HEADER,
+) -> None:
+    """Refuse unsafe-method requests (POST, PUT, PATCH, DELETE) without a valid
+    CSRF token with a 403, before the view runs: the Quart twin of
+    :func:`sessions.flask.csrf_protect`. Call it after :class:`QuartSessions`.
+    """
+    if "sessions" not in app.extensions:
+        raise RuntimeError(
+            "csrf_protect(app) needs the session: install QuartSessions on the app first"
+        )
+    exempt = ExcludedPaths(exempt_paths)
+
+    async def check_csrf() -> Response | None:
+        request = quart_request
+        if request.method in SAFE_METHODS or (exempt and request.path in exempt):
+            return None
+        current = _current_session()
+        if current is None:
+            # Fail closed: a path QuartSessions excludes has no session to check against.
+            reason: str | None = (
+                "CSRF check failed: this path has no session (QuartSessions excludes it); "
+                "list it in csrf_protect()'s exempt_paths too"
+            )
+        else:
+            token = request.headers.get(header_name) or (await request.form).get(field_name)
+            reason = rejection(current, token, field_name, header_name)
+        if reason is None:
+            return None
+        return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
+
+    app.before_request(check_csrf)

@@ -67,6 +67,7 @@ class Session(MutableMapping[str, Any]):
         "_changes",
         "_context",
         "_driver",
+        "_failed",
         "_flash_messages",
         "_flashed",
         "_form",
@@ -115,6 +116,8 @@ class Session(MutableMapping[str, Any]):
         self._values: dict[str, Any] = _NO_VALUES
 
     def _reset_tracking(self) -> None:
+        #: Set while a commit runs; cleared when it finished (so a raise keeps it).
+        self._failed = False
         self._changes = Changes()
         self._version: int | None = None
         self._modified = False
@@ -385,10 +388,13 @@ class Session(MutableMapping[str, Any]):
         """Persist this request's changes (sync drivers) and queue the id cookie.
 
         Read-only or never-initiated sessions commit nothing. With a versioned
-        driver a conflicting commit merges (see :mod:`sessions.commits`).
+        driver a conflicting commit merges (see :mod:`sessions.commits`). A
+        commit that raised is not tried again (an error page's second commit
+        must not store what the failed one could not).
         """
-        if not self.initiated or self.readonly:
+        if not self.initiated or self.readonly or self._failed:
             return
+        self._failed = True
         plan = self._plan()
         if plan.destroy or plan.action != "none":
             self._manager.require_sync()
@@ -417,8 +423,9 @@ class Session(MutableMapping[str, Any]):
 
     async def acommit(self) -> None:
         """Persist this request's changes (async) and queue the id cookie."""
-        if not self.initiated or self.readonly:
+        if not self.initiated or self.readonly or self._failed:
             return
+        self._failed = True
         plan = self._plan()
         for key in plan.destroy:
             await self._call("destroy", key)
@@ -763,3 +770,9 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = "initiated" if self.initiated else "not initiated"
         return f"<Session {self.session_id[:8] or '-'} {state} {self._values!r}>"
+
+    def csrf_token(self) -> str:
+        """A CSRF token for this session's forms (see :mod:`sessions.csrf`)."""
+        from .csrf import csrf_token
+
+        return csrf_token(self)

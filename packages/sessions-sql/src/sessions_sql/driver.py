@@ -101,6 +101,7 @@ class _Store(Driver):
         self._engine_given: Engine | None = None
         self._aengine_given: AsyncEngine | None = None
         self._url: URL | None = None
+        self._sync_dbapi = self._async_dbapi = True
         engine = opts.get("engine")
         if (opts.get("url") is None) == (engine is None):
             raise ConfigError(
@@ -140,6 +141,7 @@ class _Store(Driver):
                     "database is private to one connection: use the memory driver instead",
                 )
             self._address = self._url.render_as_string(hide_password=True)
+            self._check_dbapis(config.name, self._url)
         self.table: Table = make_table(
             name=opts.get("table") or DEFAULT_TABLE, schema=opts.get("schema")
         )
@@ -185,6 +187,21 @@ class _Store(Driver):
         touches = not (self._backend in MYSQL_FAMILY and not self._interval)
         self.touches_on_read = touches  # type: ignore[misc]
         self._statements: dict[str, Statements] = {}
+
+    def _check_dbapis(self, name: str, url: URL) -> None:
+        """Fail at startup when neither DBAPI of the URL's database is installed;
+        note which flavour must make do without its own."""
+        sync, async_ = urls.sync_url(url), urls.async_url(url)
+        self._sync_dbapi = urls.dbapi_installed(sync)
+        self._async_dbapi = urls.dbapi_installed(async_)
+        if not (self._sync_dbapi or self._async_dbapi):
+            modules = sorted({urls.dbapi_module(sync), urls.dbapi_module(async_)})
+            raise ConfigError(
+                f"drivers.{name}.url",
+                self._address,
+                f"a database whose DBAPI is installed: {' and '.join(modules)} are missing; "
+                f"{urls.install_hint(url)} installs them",
+            )
 
     def describe(self) -> str:
         """The database (password hidden) and table."""
@@ -393,8 +410,20 @@ class _AsyncOps(_Store):
         self._astarting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
-        # Given only a sync engine there is no async DBAPI to use: run in threads.
-        self._offload = self._url is None and self._aengine_given is None
+        # Given only a sync engine, or a URL whose async DBAPI is not installed,
+        # there is no async DBAPI to use: the sync methods run in worker threads.
+        self._offload = (self._url is None and self._aengine_given is None) or not (
+            self._async_dbapi
+        )
+        if self._url is not None and not self._async_dbapi:
+            log.warning(
+                "sessions-sql: %s (the async DBAPI for %s) is not installed, so async "
+                "requests run the sync DBAPI %s in worker threads; %s for native async I/O",
+                urls.dbapi_module(urls.async_url(self._url)),
+                self._address,
+                urls.dbapi_module(urls.sync_url(self._url)),
+                urls.install_hint(self._url),
+            )
 
     async def _in_thread(self, operation: str, *args: Any) -> Any:
         # Only SQLDriver, which has the sync methods, ever offloads.
@@ -562,15 +591,32 @@ class SQLDriver(_SyncOps, _AsyncOps):
     """
 
     def __new__(cls, config: DriverConfig) -> Any:
-        if cls is SQLDriver and isinstance(config.options.get("engine"), AsyncEngine):
+        if cls is SQLDriver and (
+            isinstance(config.options.get("engine"), AsyncEngine) or _sync_dbapi_missing(config)
+        ):
             driver = object.__new__(AsyncSQLDriver)
             driver.__init__(config)  # type: ignore[misc]
             return driver
         return object.__new__(cls)
 
 
+def _sync_dbapi_missing(config: DriverConfig) -> bool:
+    """True when the URL's sync DBAPI is missing but its async one is installed."""
+    value = config.options.get("url")
+    if value is None or config.options.get("engine") is not None:
+        return False
+    try:
+        url = urls.parse(value)
+    except ConfigError:
+        return False  # __init__ reports it, naming the option
+    return not urls.dbapi_installed(urls.sync_url(url)) and urls.dbapi_installed(
+        urls.async_url(url)
+    )
+
+
 class AsyncSQLDriver(_AsyncOps):
-    """The async-only ``sql`` driver, on a given ``AsyncEngine``."""
+    """The async-only ``sql`` driver: on a given ``AsyncEngine``, or on a URL whose
+    sync DBAPI is not installed (a WSGI application then fails at startup)."""
 
     def gc(self, progress: GcProgress | None = None) -> GcResult:
         """Run :meth:`agc` in an event loop of its own (for the ``sessions gc`` command)."""

@@ -16,6 +16,7 @@ from ..config import SessionConfig
 from ..driver import RequestContext, acall
 from ..keys import new_token, storage_key
 from ..manager import SessionManager
+from ..redact import redact_text
 from .common import env_file_option, load_config
 
 
@@ -55,7 +56,7 @@ def _step(label: str, action: Callable[[], Any], check: Callable[[Any], str | No
     try:
         result = action()
     except Exception as exc:
-        click.echo(f"  FAIL  {label}: {type(exc).__name__}: {exc}")
+        click.echo(f"  FAIL  {label}: {type(exc).__name__}: {redact_text(str(exc))}")
         raise _Failed(label) from exc
     elapsed = (time.perf_counter() - started) * 1000
     problem = check(result)
@@ -120,7 +121,10 @@ def _run_steps(
         entry = manager.plugins.drivers.get(name)
         origin = f"{entry.distribution} {entry.version}" if entry else "unknown distribution"
         where = manager.driver.describe() if hasattr(manager.driver, "describe") else "?"
-        click.echo(f"  from {origin}, storing in {where}, flavours {manager.flavours.label}")
+        click.echo(
+            f"  from {origin}, storing in {redact_text(str(where))}, "
+            f"flavours {manager.flavours.label}"
+        )
         use_async = flavour == "async" or (flavour == "auto" and not manager.flavours.sync)
         portal = None
         if use_async:

@@ -12,6 +12,7 @@ import click
 from ..driver import Option, declared_options
 from ..errors import SessionError
 from ..plugins import load_plugins
+from ..redact import redact
 from .envfile import EnvFileError, format_line, read_env_file
 from .secret import new_secret
 
@@ -126,7 +127,8 @@ def init(driver: str, env_file: Path, options: tuple[str, ...]) -> None:
             continue
         lines.append(f"# {comment}")
         lines.append(format_line(var, value))
-        shown = "<new secret>" if var == "SESSION_SECRET" else value
+        # The terminal (and CI logs) may be less private than the 0600 file.
+        shown = "<new secret>" if var == "SESSION_SECRET" else redact(value, var)
         click.echo(f"added    {var}={shown}")
     if not lines:
         click.echo(f"{env_file} already has every setting; nothing written")

@@ -282,7 +282,8 @@ def test_plugin_registers_the_driver_by_name() -> None:
 
 
 def test_selected_by_name_through_the_manager() -> None:
-    config = SessionConfig(secret="t" * 40, driver="$name")
+    secret = "driver-tests-secret-0123456789-abcdefgh"  # random enough for the check
+    config = SessionConfig(secret=secret, driver="$name")
     manager = SessionManager(config, autoload_plugins=False, drivers={"$name": $cls})
     assert isinstance(manager.driver, $cls)
 '''
