@@ -65,10 +65,14 @@ def test_secret_is_derived_from_secret_key_never_secret_key_itself(settings_: An
     assert config.secret == base64.urlsafe_b64encode(derived).rstrip(b"=").decode()
     assert len(config.secret_fallbacks) == 1
     assert config.secret_fallbacks[0] != "old-key-0123456789"
-    with settings_(SESSIONS={"driver": "memory", "secret": "s" * 40}):
-        assert build().secret == "s" * 40
+    given, from_env = (
+        "9K2vwd-tPxkl_LidHlDEiXggsQmfX0idtQ9C0HAh",
+        "5aK2FQpoPUuEFrSvOEwL0sG2_fFxP7c0d2PUIeZs",
+    )
+    with settings_(SESSIONS={"driver": "memory", "secret": given}):
+        assert build().secret == given
     with settings_(SESSIONS={"driver": "memory"}):
-        assert build({"SESSION_SECRET": "e" * 40}).secret == "e" * 40
+        assert build({"SESSION_SECRET": from_env}).secret == from_env
 
 
 def test_age_defaults_to_session_cookie_age(settings_: Any) -> None:
@@ -151,7 +155,8 @@ def test_cookie_and_async_only_drivers_are_refused(settings_: Any) -> None:
             return None
 
     manager = SessionManager(
-        SessionConfig(secret="x" * 40, driver="asynconly"), drivers={"asynconly": AsyncOnly}
+        SessionConfig(secret="UP615ZA7lEmJP_BpRJvcQL0icCj6gUJWjC1jLrnF", driver="asynconly"),
+        drivers={"asynconly": AsyncOnly},
     )
     with pytest.raises(ConfigError, match="async-only"):
         _check_driver(manager)

@@ -92,15 +92,19 @@ class SessionStore(SessionBase):
         is none: missing, expired, unreadable, or past its own expiry."""
         manager = self.get_manager()
         driver = manager.driver
+        flavours = manager.flavours
         sid = storage_key(session_key)
+        # Django never extends a session on reading it, only on saving it: where a
+        # driver's reads can leave the expiry alone (touch=False), they do.
+        options = {"touch": False} if flavours.read_touch_flag else {}
         version: int | None = None
-        if manager.flavours.versioned:
-            record = driver.read_versioned(sid)
+        if flavours.versioned:
+            record = driver.read_versioned(sid, **options)
             if record is None:
                 return None, None
             values, version = record.values, record.version
         else:
-            values = driver.read(sid)
+            values = driver.read(sid, **options)
         if type(values) is not dict:
             return None, None
         expires = values.pop(EXPIRES_KEY, None)
