@@ -30,6 +30,7 @@ FRAMEWORKS = {
     "litestar",
     "quart",
     "itsdangerous",
+    "django",
 }
 #: The command line's libraries (the ``cli`` extra) and async libraries core does not need.
 CLI_AND_ASYNC = {"click", "rich", "anyio", "trio"}
@@ -42,6 +43,7 @@ INTEGRATIONS = {
     "sessions.litestar",
     "sessions.quart",
     "sessions.bridges.starlette",
+    "sessions.django",
 }
 
 DRIVERS = ["memory", "cookie", "file", "redis", "sql", "memcached", "dbm"]

@@ -192,7 +192,7 @@ def test_the_driver_touch_interval_option_is_deprecated_for_the_session_configs(
     sqlite_db.table()
     h = Harness(SQLDriver, {"url": sqlite_db.url, "touch_interval": 5}, age=600)
     with pytest.warns(DeprecationWarning, match=r"SessionConfig\(touch_interval=\.\.\.\)"):
-        h.manager.driver  # noqa: B018 - builds it
+        h.manager.driver  # builds it
     assert h.driver._interval == timedelta(seconds=5)
     # Unset, it follows the session config: core decides when a refresh is due...
     h = Harness(SQLDriver, {"url": sqlite_db.url}, age=600, touch_interval="5m")

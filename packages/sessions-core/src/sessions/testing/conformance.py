@@ -147,8 +147,9 @@ class DriverConformance(_Base):
     def test_expiry_touch_never_revives_and_gc_and_tags_skip_expired(self) -> None:
         """One wait past the age serves every expiry check (the kit's slowest part)."""
         h = self.make_harness()
-        key = new_key()
+        key, unread = new_key(), new_key()
         h.call("write", key, {"a": 1})
+        h.call("write", unread, {"left": 1})  # only gc meets it expired
         tag = "user-" + new_key()[:8]
         if h.manager.flavours.tagging:
             _tagged_session(h, tag, {"old": 1})
@@ -162,6 +163,7 @@ class DriverConformance(_Base):
             result = h.driver.gc()
             assert result.removed >= 1, "gc removed nothing, but a record had expired"
             assert h.call("read", live) == {"live": 1}, "gc removed a live record"
+            assert h.call("read", unread) is None
         if h.manager.flavours.tagging:
             fresh = _tagged_session(h, tag, {"b": 1})
             listed = [info.session_id for info in h.manager.sessions.tagged(tag)]
