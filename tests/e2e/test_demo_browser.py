@@ -159,7 +159,7 @@ def test_forms_need_a_valid_csrf_token(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("driver", ["memory"])
+@pytest.mark.parametrize("driver", ["memory", "file"])
 def test_signed_in_devices_and_signing_out_the_others(
     driver: str, serve_demo: Callable[..., ServerProcess], chromium: str
 ) -> None:
