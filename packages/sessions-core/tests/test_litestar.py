@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from jinja2 import DictLoader, Environment
 from litestar import Litestar, Request, WebSocket, get, websocket
@@ -61,7 +62,7 @@ def build(**middleware: Any) -> TestClient[Litestar]:
         middleware=[
             DefineMiddleware(SessionMiddleware, manager=manager, exclude_paths=["/health"])
         ],
-        dependencies={"session": Provide(provide_session, sync_to_thread=False)},
+        dependencies={"session": Provide(provide_session)},
         template_config=TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(environment),
             engine_callback=install_templates,
@@ -112,6 +113,6 @@ def test_websocket_gets_the_read_only_session() -> None:
 
 def test_provide_session_on_an_excluded_path_says_what_to_fix() -> None:
     with pytest.raises(LookupError, match="exclude_paths"):
-        provide_session({"type": "http"})  # type: ignore[typeddict-item]
+        anyio.run(provide_session, {"type": "http"})
     with build() as client:
         assert client.get("/health").status_code == 500

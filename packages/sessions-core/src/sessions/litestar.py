@@ -9,7 +9,7 @@
     app = Litestar(
         route_handlers=[...],
         middleware=[DefineMiddleware(SessionMiddleware, manager=manager)],
-        dependencies={"session": Provide(provide_session, sync_to_thread=False)},
+        dependencies={"session": Provide(provide_session)},
         on_shutdown=[manager.aclose],
     )
 
@@ -34,7 +34,7 @@ from typing import Any
 from litestar.di import NamedDependency
 from litestar.types import Scope
 
-from .asgi import current_session
+from .asgi import load_session
 from .jinja import install_from_request
 from .session import Session
 
@@ -45,17 +45,18 @@ __all__ = ["SessionDep", "install_templates", "provide_session"]
 SessionDep = NamedDependency[Session]
 
 
-def provide_session(scope: Scope) -> Session:
+async def provide_session(scope: Scope) -> Session:
     """Litestar dependency: the connection's session (read-only on websockets).
 
-    Register it as ``dependencies={"session": Provide(provide_session,
-    sync_to_thread=False)}`` and declare ``session: SessionDep`` in handlers.
+    Register it as ``dependencies={"session": Provide(provide_session)}`` and
+    declare ``session: SessionDep`` in handlers. A lazy session
+    (``SessionConfig(lazy=True)``) is read here, without blocking the loop.
 
     Raises:
         LookupError: the scope holds no session of ours (the middleware is
             missing from ``middleware=[...]`` or the path is excluded).
     """
-    return current_session(scope)
+    return await load_session(scope)
 
 
 def install_templates(engine: Any) -> None:
