@@ -23,6 +23,7 @@ class MemoryDriver(Driver):
             "max_sessions", int, 100_000, "evict expired sessions when more than this many are held"
         ),
     )
+    durable: ClassVar[bool] = False
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)
