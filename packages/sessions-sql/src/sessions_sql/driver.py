@@ -5,7 +5,8 @@ methods on a sync engine, ASGI apps await the async methods on an async engine
 made from the same URL, one per event loop, so no request waits on a thread.
 Each operation is one autocommit statement; a connection the server dropped is
 replaced and the operation retried once, so a database restart costs at most
-the requests made while it is down.
+the requests made while it is down. A database that stops answering costs an
+operation at most ``timeout`` seconds (see :mod:`sessions_sql.limits`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import urls
 from .compat import repair_aiomysql
+from .limits import (
+    DEFAULT_TIMEOUT,
+    OperationTimeout,
+    Watchdog,
+    bounded,
+    connect_args,
+    pool_options,
+)
 from .schema import DEFAULT_TABLE, make_table
 from .statements import MYSQL_FAMILY, Statements
 
@@ -83,7 +92,20 @@ OPTIONS: tuple[Option, ...] = (
         "switch a SQLite file to WAL journaling, so reads do not wait for writes "
         "(turn off on network filesystems)",
     ),
-    Option("engine_options", object, None, "extra keyword arguments for create_engine"),
+    Option(
+        "timeout",
+        float,
+        DEFAULT_TIMEOUT,
+        "seconds one operation may take: connecting, waiting for a pooled connection "
+        "and the statement; past it the request fails with a DriverError",
+    ),
+    Option(
+        "engine_options",
+        object,
+        None,
+        "extra keyword arguments for create_engine (they override the driver's pool "
+        "defaults: pool_size=20, max_overflow=20, pool_recycle=1800)",
+    ),
 )
 
 
@@ -163,6 +185,12 @@ class _Store(Driver):
                 "a number from 0 to 1",
             )
         self._wal = bool(opts.get("sqlite_wal", True))
+        timeout = opts.get("timeout", DEFAULT_TIMEOUT)
+        self._timeout = _non_negative(
+            config.name, "timeout", DEFAULT_TIMEOUT if timeout is None else timeout
+        )
+        if not self._timeout:
+            raise ConfigError(f"drivers.{config.name}.timeout", timeout, "a number of seconds > 0")
         extra = opts.get("engine_options") or {}
         if not isinstance(extra, Mapping):
             raise ConfigError(
@@ -191,14 +219,20 @@ class _Store(Driver):
 
     # -- shared helpers --------------------------------------------------------
 
-    def _engine_kwargs(self) -> dict[str, Any]:
+    def _engine_kwargs(self, url: URL) -> dict[str, Any]:
         # One statement per operation, so each commits on its own: no BEGIN,
         # COMMIT or reset-on-return round trips.
+        options = self._engine_options
         return {
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,
             "skip_autocommit_rollback": True,
-            **self._engine_options,
+            **pool_options(options, self._timeout),
+            **options,
+            "connect_args": {
+                **connect_args(url, self._timeout),
+                **(options.get("connect_args") or {}),
+            },
         }
 
     def _statements_for(self, dialect: Dialect) -> Statements:
@@ -216,7 +250,19 @@ class _Store(Driver):
                 "(`sessions sql ddl` prints the DDL) or set the sql driver's create_table=true"
             )
             cause.__cause__ = exc
-        return DriverError(self.config.name, operation, self.describe(), cause)
+        error = DriverError(self.config.name, operation, self.describe(), cause)
+        error.__cause__ = cause  # raise it with ``from error.__cause__``
+        return error
+
+    def _timed_out(self, operation: str, exc: BaseException | None = None) -> DriverError:
+        cause = OperationTimeout(
+            f"no answer from the database within timeout={self._timeout:g}s "
+            "(the sql driver's timeout option)"
+        )
+        cause.__cause__ = exc
+        error = DriverError(self.config.name, operation, self.describe(), cause)
+        error.__cause__ = cause  # raise it with ``from error.__cause__``
+        return error
 
     def _decode(self, session_id: str, data: Any) -> dict[str, Any] | None:
         try:
@@ -259,6 +305,7 @@ class _SyncOps(_Store):
         self._engine: Engine | None = self._engine_given
         self._engine_ready = False
         self._sync_lock = threading.Lock()
+        self._watchdog = Watchdog(self._timeout)
 
     @property
     def engine(self) -> Engine:
@@ -280,7 +327,8 @@ class _SyncOps(_Store):
                     "AsyncEngine",
                     "a sync Engine or a url for a sync (WSGI) application",
                 )
-            engine = create_engine(urls.sync_url(self._url), **self._engine_kwargs())
+            url = urls.sync_url(self._url)
+            engine = create_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine, "connect", _sqlite_wal)
         if self._create:
@@ -297,16 +345,30 @@ class _SyncOps(_Store):
     def _run(self, operation: str, body: Callable[[Connection, Statements], T]) -> T:
         engine = self.engine
         statements = self._statements_for(engine.dialect)
+        deadline = time.monotonic() + self._timeout
         for attempt in (1, 2):
             try:
-                with engine.connect() as conn:
-                    return body(conn, statements)
+                with (
+                    engine.connect() as conn,
+                    self._watchdog.guard(conn.connection.dbapi_connection, deadline) as guard,
+                ):
+                    try:
+                        return body(conn, statements)
+                    finally:
+                        if guard.fired:  # cut, even if the reply won the race
+                            conn.invalidate()
             except DBAPIError as exc:
+                if _late(deadline, self._timeout):
+                    timed_out = self._timed_out(operation, exc)
+                    raise timed_out from timed_out.__cause__
                 # The pool has discarded the dead connection: one retry on a new one.
                 if exc.connection_invalidated and attempt == 1:
                     continue
                 raise self._error(operation, exc) from exc
             except SQLAlchemyError as exc:
+                if _late(deadline, self._timeout):
+                    timed_out = self._timed_out(operation, exc)
+                    raise timed_out from timed_out.__cause__
                 raise self._error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -422,7 +484,7 @@ class _AsyncOps(_Store):
             url = urls.async_url(self._url)
             if url.get_driver_name() == "aiomysql":
                 repair_aiomysql()
-            engine = create_async_engine(url, **self._engine_kwargs())
+            engine = create_async_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine.sync_engine, "connect", _sqlite_wal)
         if self._create:
@@ -436,6 +498,15 @@ class _AsyncOps(_Store):
         return engine
 
     async def _arun(
+        self, operation: str, body: Callable[[AsyncConnection, Statements], Awaitable[T]]
+    ) -> T:
+        try:
+            return await bounded(self._aattempts(operation, body), self._timeout)
+        except TimeoutError:
+            timed_out = self._timed_out(operation)
+            raise timed_out from timed_out.__cause__
+
+    async def _aattempts(
         self, operation: str, body: Callable[[AsyncConnection, Statements], Awaitable[T]]
     ) -> T:
         engine = await self.aengine()
@@ -612,6 +683,12 @@ def _create_table(conn: Connection, table: Table) -> None:
         # Another process created it between the check and the CREATE.
         if not inspect(conn).has_table(table.name, schema=table.schema):
             raise
+
+
+def _late(deadline: float, timeout: float) -> bool:
+    # A failure this close to the deadline is the timeout's doing (SQLite's busy
+    # wait may end a hair early; the watchdog and PyMySQL fire on time or later).
+    return time.monotonic() >= deadline - timeout * 0.02
 
 
 def _non_negative(driver: str, name: str, value: Any) -> float:
