@@ -26,6 +26,7 @@ from sessions.driver import Driver, DriverConfig, Option
 from sessions.errors import ConfigError, DecodeError, DriverError
 
 from .clients import (
+    adopt,
     build_async,
     build_sync,
     check_options,
@@ -120,10 +121,10 @@ class RedisDriver(Driver):
             if options.get("cluster"):
                 self._address = "redis cluster " + self._address
         elif is_async_client(given):
-            self._async = given
+            self._async = adopt(given, options)
             self._address = describe_client(given)
         else:
-            self._sync = given
+            self._sync = adopt(given, options)
             self._address = describe_client(given)
 
     def describe(self) -> str:
