@@ -186,10 +186,10 @@ def test_pool_defaults_keep_connections_for_concurrent_requests(pg_url: str) -> 
     h = Harness(SQLDriver, {"url": pg_url}, age=600)
     engine = h.driver.engine
     pool: Any = engine.pool
-    assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (20, 20, 3.0, 1800)
+    assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (20, 0, 3.0, 1800)
     opened: list[object] = []
     event.listen(engine, "connect", lambda conn, record: opened.append(conn))
-    keys = [new_key() for _ in range(16)]
+    keys = [new_key() for _ in range(24)]  # more than the pool: they wait, none churns
     barrier = threading.Barrier(len(keys))
 
     def request(key: str) -> None:
@@ -205,7 +205,7 @@ def test_pool_defaults_keep_connections_for_concurrent_requests(pg_url: str) -> 
             thread.join()
     # The connections opened for the first burst served all the others (SQLAlchemy's
     # own default, 5 kept and overflow closed on return, reopens them every burst).
-    assert 1 <= len(opened) <= len(keys)
+    assert 1 <= len(opened) <= 20
     assert pool.checkedin() == len(opened)
     h.manager.close()
 

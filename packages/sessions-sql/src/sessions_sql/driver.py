@@ -104,7 +104,7 @@ OPTIONS: tuple[Option, ...] = (
         object,
         None,
         "extra keyword arguments for create_engine (they override the driver's pool "
-        "defaults: pool_size=20, max_overflow=20, pool_recycle=1800)",
+        "defaults: pool_size=20, max_overflow=0, pool_recycle=1800)",
     ),
 )
 

@@ -53,7 +53,10 @@ DEFAULT_TIMEOUT = 3.0
 #: at once, so none is opened and closed per request.
 POOL_DEFAULTS: dict[str, Any] = {
     "pool_size": 20,
-    "max_overflow": 20,
+    # None beyond it: an overflow connection is closed when returned, so load
+    # above pool_size would open and close a connection per request; waiting a
+    # moment for one of pool_size busy connections costs far less.
+    "max_overflow": 0,
     # Connections older than this are replaced when next checked out, before a
     # server's or firewall's idle limit (MariaDB's wait_timeout, often 8 h;
     # some proxies much less) closes them under a request.
