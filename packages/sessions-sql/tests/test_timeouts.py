@@ -220,6 +220,13 @@ def test_engine_options_override_the_defaults(pg_url: str) -> None:
     h.manager.close()
 
 
+def test_sqlite_pool_is_small(sqlite_db: Database) -> None:
+    h = Harness(SQLDriver, {"url": sqlite_db.url}, age=600)
+    pool: Any = h.driver.engine.pool
+    assert (pool.size(), pool._max_overflow) == (4, 0)
+    h.manager.close()
+
+
 @pytest.mark.parametrize("bad", [0, -1])
 def test_timeout_must_be_positive(sqlite_db: Database, bad: float) -> None:
     h = Harness(SQLDriver, {"url": sqlite_db.url, "timeout": bad}, age=600)

@@ -227,7 +227,7 @@ class _Store(Driver):
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,
             "skip_autocommit_rollback": True,
-            **pool_options(options, self._timeout),
+            **pool_options(options, self._timeout, self._backend),
             **options,
             "connect_args": {
                 **connect_args(url, self._timeout),

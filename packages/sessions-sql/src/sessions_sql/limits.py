@@ -72,9 +72,19 @@ class OperationTimeout(TimeoutError):
     inside the DriverError)."""
 
 
-def pool_options(engine_options: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+#: SQLite runs one writer at a time per file: more connections in one process
+#: would only wait in SQLite's busy handler, which sleeps and retries in no
+#: order (a writer can starve past the timeout); the pool's queue is first come,
+#: first served.
+SQLITE_POOL_SIZE = 4
+
+
+def pool_options(
+    engine_options: Mapping[str, Any], timeout: float, backend: str = ""
+) -> dict[str, Any]:
     """The pool defaults that apply, given the application's ``engine_options``:
-    :data:`POOL_DEFAULTS` and ``pool_timeout=timeout``.
+    :data:`POOL_DEFAULTS` (``pool_size`` :data:`SQLITE_POOL_SIZE` for SQLite) and
+    ``pool_timeout=timeout``.
 
     An application that picks its own pool class or pool gets none of them
     (``NullPool`` and ``StaticPool`` refuse sizing arguments); otherwise its
@@ -83,6 +93,8 @@ def pool_options(engine_options: Mapping[str, Any], timeout: float) -> dict[str,
     if "poolclass" in engine_options or "pool" in engine_options:
         return {}
     defaults = {**POOL_DEFAULTS, "pool_timeout": timeout}
+    if backend == "sqlite":
+        defaults["pool_size"] = SQLITE_POOL_SIZE
     return {name: value for name, value in defaults.items() if name not in engine_options}
 
 
