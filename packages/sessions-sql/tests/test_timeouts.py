@@ -92,7 +92,47 @@ def test_sync_requests_fail_within_the_timeout_while_postgres_is_paused(
                 h.call("touch", key)
             assert time.monotonic() - started < 2 + 1
             assert timed_out(caught.value, "touch", "1")
-        assert h.call("read", key) == {"a": 1}  # served again at once
+        for _ in range(5):  # as above: what queued up during the stop comes first
+            with contextlib.suppress(DriverError):
+                assert h.call("read", key) == {"a": 1}
+                break
+        assert h.call("read", key) == {"a": 1}
+    finally:
+        h.manager.close()
+
+
+def test_a_request_that_waited_for_the_pool_gets_no_new_timeout_to_connect(
+    own_postgres: PostgresServer, pg_url: str
+) -> None:
+    # One connection, two requests, PostgreSQL stopped: the second waits for the
+    # pool until the first is cut, then must not start a fresh connect timeout.
+    options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 10}
+    h = Harness(SQLDriver, {"url": pg_url, "timeout": 1, "engine_options": options}, age=600)
+    key = new_key()
+    h.call("write", key, {"a": 1})
+    took: dict[str, float] = {}
+    failures: dict[str, BaseException] = {}
+
+    def request(name: str) -> None:
+        started = time.monotonic()
+        try:
+            h.call("read", key)
+        except DriverError as exc:
+            failures[name] = exc
+        took[name] = time.monotonic() - started
+
+    try:
+        with paused(own_postgres):
+            first = threading.Thread(target=request, args=("first",))
+            first.start()
+            time.sleep(0.1)
+            second = threading.Thread(target=request, args=("second",))
+            second.start()
+            first.join()
+            second.join()
+        assert set(failures) == {"first", "second"}
+        assert all(timed_out(exc, "read", "1") for exc in failures.values())  # type: ignore[arg-type]
+        assert took["second"] < 1 + 1, took
     finally:
         h.manager.close()
 
@@ -115,7 +155,12 @@ def test_async_requests_fail_within_the_timeout_while_postgres_is_paused(
                         await h.acall(operation, *args)
                     assert time.monotonic() - started < 1 + 1
                     assert timed_out(caught.value, operation, "1")
-            assert await h.acall("read", key) in ({"a": 1}, {"a": 2})
+            # The server works through what queued up while it was stopped; on a
+            # busy machine that can outlast the 1 s timeout once.
+            for _ in range(5):
+                with contextlib.suppress(DriverError):
+                    assert await h.acall("read", key) in ({"a": 1}, {"a": 2})
+                    break
             await h.acall("write", key, {"a": 3})
             assert await h.acall("read", key) == {"a": 3}
         finally:

@@ -40,7 +40,10 @@ from .limits import (
     Watchdog,
     bounded,
     connect_args,
+    connect_within,
     pool_options,
+    set_deadline,
+    timed_out_connecting,
 )
 from .schema import DEFAULT_TABLE, make_table
 from .statements import MYSQL_FAMILY, Statements
@@ -331,6 +334,7 @@ class _SyncOps(_Store):
             engine = create_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine, "connect", _sqlite_wal)
+            event.listen(engine, "do_connect", connect_within)
         if self._create:
             try:
                 with engine.connect() as conn:
@@ -346,30 +350,34 @@ class _SyncOps(_Store):
         engine = self.engine
         statements = self._statements_for(engine.dialect)
         deadline = time.monotonic() + self._timeout
-        for attempt in (1, 2):
-            try:
-                with (
-                    engine.connect() as conn,
-                    self._watchdog.guard(conn.connection.dbapi_connection, deadline) as guard,
-                ):
-                    try:
-                        return body(conn, statements)
-                    finally:
-                        if guard.fired:  # cut, even if the reply won the race
-                            conn.invalidate()
-            except DBAPIError as exc:
-                if _late(deadline, self._timeout):
-                    timed_out = self._timed_out(operation, exc)
-                    raise timed_out from timed_out.__cause__
-                # The pool has discarded the dead connection: one retry on a new one.
-                if exc.connection_invalidated and attempt == 1:
-                    continue
-                raise self._error(operation, exc) from exc
-            except SQLAlchemyError as exc:
-                if _late(deadline, self._timeout):
-                    timed_out = self._timed_out(operation, exc)
-                    raise timed_out from timed_out.__cause__
-                raise self._error(operation, exc) from exc
+        set_deadline(deadline, self._timeout)  # for connections made on the way
+        try:
+            for attempt in (1, 2):
+                try:
+                    with (
+                        engine.connect() as conn,
+                        self._watchdog.guard(conn.connection.dbapi_connection, deadline) as guard,
+                    ):
+                        try:
+                            return body(conn, statements)
+                        finally:
+                            if guard.fired:  # cut, even if the reply won the race
+                                conn.invalidate()
+                except DBAPIError as exc:
+                    if _late(deadline, self._timeout) or timed_out_connecting(exc.orig):
+                        timed_out = self._timed_out(operation, exc)
+                        raise timed_out from timed_out.__cause__
+                    # The pool has discarded the dead connection: one retry on a new one.
+                    if exc.connection_invalidated and attempt == 1:
+                        continue
+                    raise self._error(operation, exc) from exc
+                except SQLAlchemyError as exc:
+                    if _late(deadline, self._timeout):
+                        timed_out = self._timed_out(operation, exc)
+                        raise timed_out from timed_out.__cause__
+                    raise self._error(operation, exc) from exc
+        finally:
+            set_deadline(None)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def read(self, session_id: str) -> dict[str, Any] | None:

@@ -40,7 +40,10 @@ __all__ = [
     "Watchdog",
     "bounded",
     "connect_args",
+    "connect_within",
     "pool_options",
+    "set_deadline",
+    "timed_out_connecting",
 ]
 
 T = TypeVar("T")
@@ -124,6 +127,48 @@ def connect_args(url: URL, timeout: float) -> dict[str, Any]:
         # How long to wait for another connection's write lock.
         args["timeout"] = timeout
     return {name: value for name, value in args.items() if name not in query}
+
+
+#: The deadline of the sync operation running in this thread, for connect_within.
+_current = threading.local()
+
+#: Below this many seconds left (or half the timeout, if less), a new connection
+#: is not attempted: libpq waits at least 2 s, so the operation would end more
+#: than 1 s past its deadline.
+_CONNECT_FLOOR = 1.0
+
+
+def set_deadline(deadline: float | None, timeout: float = 0.0) -> None:
+    """Record the running sync operation's deadline (``time.monotonic()``) and timeout."""
+    _current.deadline = deadline
+    _current.timeout = timeout
+
+
+def timed_out_connecting(exc: BaseException | None) -> bool:
+    """True for the error :func:`connect_within` raises."""
+    return bool(getattr(exc, "sessions_sql_timeout", False))
+
+
+def connect_within(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    """``do_connect`` listener: a connection made for a sync operation (after a
+    wait for a pool slot, say) gets only the time left before its deadline."""
+    deadline = getattr(_current, "deadline", None)
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left < min(_CONNECT_FLOOR, _current.timeout / 2):
+        error = dialect.loaded_dbapi.OperationalError(
+            f"no time left to connect ({max(left, 0):.2f}s of the timeout)"
+        )
+        error.sessions_sql_timeout = True
+        raise error
+    driver = dialect.driver
+    if driver in ("psycopg", "psycopg2"):
+        given = int(cparams.get("connect_timeout") or 0) or math.inf
+        cparams["connect_timeout"] = int(min(given, max(2, math.ceil(left))))
+    elif driver == "pymysql":
+        given = float(cparams.get("connect_timeout") or 0) or math.inf
+        cparams["connect_timeout"] = min(given, left)
 
 
 class _Guard:
