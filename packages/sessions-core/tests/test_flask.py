@@ -404,6 +404,28 @@ def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.
     assert client.get("/seen").json() == {"saw_404": True, "saw_500": True}
 
 
+def test_a_failed_commit_is_not_tried_again_by_flasks_error_handler(
+    serve: Callable[[flask.Flask], httpx.Client],
+) -> None:
+    from sessions.drivers.memory import MemoryDriver
+    from sessions.errors import DriverError
+
+    writes: list[str] = []
+
+    class FailingWrites(MemoryDriver):
+        def write(self, session_id: str, values: dict[str, Any]) -> None:
+            writes.append(session_id)
+            raise DriverError("failing", "write", "nowhere", TimeoutError("store down"))
+
+    sessions = manager(driver="failing")
+    sessions.extend("failing", FailingWrites)
+    client = serve(make_app(sessions))
+    assert client.get("/count").status_code == 500
+    # Flask's error path calls save_session again; a store that just failed
+    # (or timed out: a whole timeout each time) is not asked twice.
+    assert len(writes) == 1
+
+
 def test_secure_follows_the_scheme() -> None:
     client = make_app().test_client()
     assert "Secure" not in client.get("/count").headers["Set-Cookie"]

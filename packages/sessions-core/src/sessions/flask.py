@@ -85,6 +85,7 @@ class FlaskSession(Session, SessionMixin):
         super().__init__(manager, context, form=form)
         self.accessed = False
         self._flashes_consumed = False
+        self._commit_failed = False
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -271,9 +272,15 @@ class SessionsInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Commit the session and add its cookies to ``response``."""
-        if not isinstance(session, FlaskSession):
+        if not isinstance(session, FlaskSession) or session._commit_failed:
+            # Flask's error handler saves the session again after a failed
+            # save: the store already failed (or timed out) once this request.
             return
-        session.commit()
+        try:
+            session.commit()
+        except Exception:
+            session._commit_failed = True
+            raise
         context = session._context
         config = self.manager.config
         if session.initiated and not session.readonly:
