@@ -170,6 +170,7 @@ class Summary:
     errors_after: int
     max_fault_ms: float  # longest request that overlapped the fault window
     recovery_s: float | None  # until every client had a 200 after the store's return
+    answered_s: float | None  # until the store answered a fresh client after its return
     lost: int
     phantom: int
     acked: int
@@ -182,6 +183,7 @@ def summarize(
     fault: tuple[float, float] | None,
     lost: int,
     phantom: int,
+    answered: float | None = None,
 ) -> Summary:
     samples = [s for st in states for s in st.samples]
     latencies = sorted((s.end - s.start) * 1000 for s in samples) or [0.0]
@@ -225,6 +227,7 @@ def summarize(
         errors_after=after,
         max_fault_ms=max_fault,
         recovery_s=recovery,
+        answered_s=None if answered is None or fault is None else answered - fault[1],
         lost=lost,
         phantom=phantom,
         acked=sum(st.acked for st in states),

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,10 @@ class Stores:
                 options["engine_options"] = extra
             return "sql", options
         if kind == "sqlite":
-            return "sql", {"url": f"sqlite:///{run_dir / 'sessions.db'}"}
+            options = {"url": f"sqlite:///{run_dir / 'sessions.db'}"}
+            if os.environ.get("SOAK_SQLITE_ENGINE"):  # experiments
+                options["engine_options"] = json.loads(os.environ["SOAK_SQLITE_ENGINE"])
+            return "sql", options
         if kind == "file":
             return "file", {"location": str(run_dir / "sessions")}
         raise ValueError(kind)
@@ -141,7 +145,7 @@ class Stores:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def server_argv(stack: str, port: int, workers: int) -> list[str]:
+def server_argv(stack: str, port: int, workers: int, threads: int) -> list[str]:
     if stack in ("ours-asgi", "starsessions"):
         factory = "ours_asgi" if stack == "ours-asgi" else "starsessions_asgi"
         return [
@@ -175,8 +179,10 @@ def server_argv(stack: str, port: int, workers: int) -> list[str]:
         str(workers),
         "--worker-class",
         "gthread",
+        # As many threads as clients: no connection waits for a thread, so a
+        # slow request is the store's doing, never the server's queue.
         "--threads",
-        "16",
+        str(threads),
         "--keep-alive",
         "30",
         "--timeout",
@@ -240,7 +246,7 @@ async def soak(scenario: Scenario, stores: Stores, args: argparse.Namespace, ind
     port = free_port()
     log = (run_dir / "server.log").open("wb")
     server = subprocess.Popen(
-        server_argv(scenario.stack, port, args.workers),
+        server_argv(scenario.stack, port, args.workers, max(args.clients, args.shared_clients)),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -267,6 +273,7 @@ async def soak(scenario: Scenario, stores: Stores, args: argparse.Namespace, ind
         ]
         started = time.monotonic()
         fault: tuple[float, float] | None = None
+        answered: float | None = None
         if scenario.fault == "none":
             await asyncio.sleep(args.duration)
         else:
@@ -277,6 +284,9 @@ async def soak(scenario: Scenario, stores: Stores, args: argparse.Namespace, ind
             await asyncio.to_thread(end)
             f_end = time.monotonic()
             fault = (f_start, f_end)
+            if fault_store is not None:
+                await asyncio.to_thread(fault_store.probe)
+                answered = time.monotonic()
             await asyncio.sleep(args.after)
         stop.set()
         ended = time.monotonic()
@@ -292,7 +302,19 @@ async def soak(scenario: Scenario, stores: Stores, args: argparse.Namespace, ind
                 phantom += state.phantom
                 if state.last_acked is not None and final < state.last_acked:
                     lost += state.last_acked - final
-        summary = summarize(states, started, ended, fault, lost, phantom)
+        summary = summarize(states, started, ended, fault, lost, phantom, answered)
+        if os.environ.get("SOAK_DUMP"):  # every request, for a closer look
+            Path(os.environ["SOAK_DUMP"]).write_text(
+                json.dumps(
+                    {
+                        "fault": fault,
+                        "started": started,
+                        "samples": [
+                            [x.client, x.start, x.end, x.ok] for st in states for x in st.samples
+                        ],
+                    }
+                )
+            )
         opened = None
         if isinstance(pg, Postgres) and opened_before is not None:
             opened = pg.sessions_opened() - opened_before
@@ -316,9 +338,10 @@ def report_fault(outcomes: list[Outcome]) -> str:
         "| stack | store | fault | req/s | p50 ms | p99 ms | max ms "
         "| errors before / during / after "
         "| longest request in fault window, ms "
+        "| store answers a new client, s after return "
         "| all clients served again, s after return "
         "| acked increments | lost acked | applied though failed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         s = o.summary
@@ -328,30 +351,52 @@ def report_fault(outcomes: list[Outcome]) -> str:
             else ("never" if s.recovery_s is None else f"{s.recovery_s:.2f}")
         )
         window = "—" if o.scenario.fault == "none" else _ms(s.max_fault_ms)
+        answered = "—" if s.answered_s is None else f"{s.answered_s:.2f}"
         rows.append(
             f"| {o.scenario.stack} | {o.scenario.store} | {o.scenario.fault} | {s.rps:,.0f} "
             f"| {_ms(s.p50_ms)} | {_ms(s.p99_ms)} | {_ms(s.max_ms)} "
-            f"| {s.errors_before} / {s.errors_during} / {s.errors_after} | {window} | {recovery} "
+            f"| {s.errors_before} / {s.errors_during} / {s.errors_after} | {window} "
+            f"| {answered} | {recovery} "
             f"| {s.acked:,} | {s.lost:,} | {s.phantom:,} |"
         )
     return "\n".join(rows)
 
 
 def report_pool(outcomes: list[Outcome]) -> str:
+    """One row per pool variant: medians over its repeats (runs interleaved)."""
+    by_label: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        by_label.setdefault(o.scenario.pool or "defaults", []).append(o)
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
     rows = [
         "| pool (engine_options) | req/s | p50 ms | p99 ms | max ms "
-        "| PostgreSQL connections opened |",
+        "| PostgreSQL connections opened per run |",
         "|---|---|---|---|---|---|",
     ]
-    for o in outcomes:
-        s = o.summary
-        label = o.scenario.pool or "defaults"
+    best = max(
+        (
+            med([o.summary.rps for o in runs])
+            for label, runs in by_label.items()
+            if label != "defaults"
+        ),
+        default=0.0,
+    )
+    for label, runs in by_label.items():
         options = POOLS.get(label)
         shown = "driver defaults (20 + 0)" if options is None else json.dumps(options)
+        rps = med([o.summary.rps for o in runs])
+        ratio = f" ({rps / best:.2f} of the best tuned)" if label == "defaults" and best else ""
         rows.append(
-            f"| {shown} | {s.rps:,.0f} | {_ms(s.p50_ms)} | {_ms(s.p99_ms)} | {_ms(s.max_ms)} "
-            f"| {o.connections_opened} |"
+            f"| {shown} | {rps:,.0f}{ratio} | {_ms(med([o.summary.p50_ms for o in runs]))} "
+            f"| {_ms(med([o.summary.p99_ms for o in runs]))} "
+            f"| {_ms(max(o.summary.max_ms for o in runs))} "
+            f"| {med([float(o.connections_opened or 0) for o in runs]):,.0f} |"
         )
+    rows.append("")
+    rows.append(f"Medians of {max(len(r) for r in by_label.values())} runs per pool, interleaved.")
     return "\n".join(rows)
 
 
@@ -391,9 +436,14 @@ def main() -> int:
     parser.add_argument(
         "--max-requests", type=int, default=2_000_000, help="stop a run after this many requests"
     )
+    parser.add_argument(
+        "--pool-repeat", type=int, default=3, help="runs of each SQL pool variant (interleaved)"
+    )
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
     chosen = [s for s in scenarios() if all(word in s.name for word in args.only)]
+    pool_runs = [s for s in chosen if s.pool]
+    chosen = pool_runs * args.pool_repeat + [s for s in chosen if not s.pool]
     if args.list or not chosen:
         print("\n".join(s.name for s in scenarios()))
         return 0 if args.list else 2
@@ -409,7 +459,7 @@ def main() -> int:
             print(
                 f"    {s.rps:,.0f} req/s, p99 {s.p99_ms:.1f} ms, max {s.max_ms:.0f} ms, errors "
                 f"{s.errors_before}/{s.errors_during}/{s.errors_after}, lost {s.lost}, "
-                f"recovery {s.recovery_s}",
+                f"store answers {s.answered_s}, recovery {s.recovery_s}",
                 flush=True,
             )
             outcomes.append(outcome)

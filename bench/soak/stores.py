@@ -121,6 +121,11 @@ class Store:
     def describe(self) -> str:
         return self.name
 
+    def probe(self) -> None:
+        """One trivial request from a fresh client; returns once it is answered."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30):
+            pass
+
 
 class Redis(Store):
     name = "redis"
@@ -164,6 +169,20 @@ class Redis(Store):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def probe(self) -> None:
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=30)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.BusyLoadingError:
+                    time.sleep(0.005)
+        finally:
+            client.close()
+
     def describe(self) -> str:
         return "Redis 7 (AOF, appendfsync always)"
 
@@ -189,6 +208,11 @@ class Memcached(Store):
 
     def describe(self) -> str:
         return "memcached 1.6"
+
+    def probe(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(b"version\r\n")
+            sock.recv(100)
 
 
 class Postgres(Store):
@@ -252,7 +276,15 @@ class Postgres(Store):
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        # Plain postgresql://: psycopg for sync apps, asyncpg for async ones (the
+        # driver's defaults).
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def probe(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, connect_timeout=30) as conn:
+            conn.execute("SELECT 1")
 
     def sessions_opened(self) -> int:
         """Connections (sessions) opened so far in the sessions database (PG 14+)."""
