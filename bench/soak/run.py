@@ -53,6 +53,7 @@ POOLS: dict[str, dict[str, Any] | None] = {
     "sqlalchemy-5+10": {"pool_size": 5, "max_overflow": 10},
     "tuned-10+0": {"pool_size": 10, "max_overflow": 0},
     "tuned-32+0": {"pool_size": 32, "max_overflow": 0},
+    "tuned-64+0": {"pool_size": 64, "max_overflow": 0},
     "tuned-20+20": {"pool_size": 20, "max_overflow": 20},
 }
 FAULTS = ("kill", "pause2", "pause10")

@@ -234,7 +234,7 @@ def test_pool_defaults_keep_connections_for_concurrent_requests(pg_url: str) -> 
     assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (20, 0, 3.0, 1800)
     opened: list[object] = []
     event.listen(engine, "connect", lambda conn, record: opened.append(conn))
-    keys = [new_key() for _ in range(24)]  # more than the pool: they wait, none churns
+    keys = [new_key() for _ in range(40)]  # more than the pool: they wait, none churns
     barrier = threading.Barrier(len(keys))
 
     def request(key: str) -> None:
