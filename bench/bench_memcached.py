@@ -119,9 +119,7 @@ def _manager(memcached: Memcached | None) -> SessionManager:
         age=AGE,
         drivers={"memcached": {"servers": [memcached.address], "key_prefix": "ours:"}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("memcached", MemcachedDriver)
-    return manager
+    return SessionManager(config, autoload_plugins=False, drivers={"memcached": MemcachedDriver})
 
 
 class RawCommands:

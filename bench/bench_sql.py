@@ -24,6 +24,12 @@ taking turns (a commit's fsync costs whatever the shared disk allows at that
 moment, so every row must be measured at every moment); ``quartiles`` shows the
 spread of the samples. Compare rows within a group only.
 
+``last-write-wins upsert`` is our driver with its versioned capability hidden,
+so core commits a changed session with the unconditional upsert, as before
+conflict-free commits: against the row above it, the cost of the
+compare-and-set commit (``bench_sql_writes.py`` compares the writes alone, on
+MariaDB too).
+
 Our contenders go through ``sessions.wsgi.SessionMiddleware`` (plain WSGI) and
 ``sessions.flask`` (Flask). The async flavour (aiosqlite, asyncpg) is measured
 over ASGI (``time_asgi``) against a bare Starlette app.
@@ -179,7 +185,7 @@ def _asgi_runner(app: Any, path: str) -> Callable[[int], None]:
 # session (the first request creates it), "/rw" changes it every time.
 
 
-def _manager(url: str, **options: Any) -> Any:
+def _manager(url: str, versioned: bool = True, **options: Any) -> Any:
     from sessions import SessionConfig, SessionManager
     from sessions_sql.driver import SQLDriver
 
@@ -189,8 +195,8 @@ def _manager(url: str, **options: Any) -> Any:
         age=AGE,
         drivers={"sql": {"url": url, "create_table": True, **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    factory = SQLDriver if versioned else _last_write_wins()
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": factory})
     _open.append(manager.close)
     return manager
 
@@ -233,6 +239,24 @@ def _wsgi_ours(dbs: Databases, db: str, **options: Any) -> tuple[Any, Counter]:
 
 def wsgi_ours(dbs: Databases, db: str) -> tuple[Any, Counter]:
     return _wsgi_ours(dbs, db)
+
+
+def _last_write_wins() -> Any:
+    """The sql driver without its versioned capability: core commits with the plain
+    upsert, as before conflict-free commits (the cost they are compared with)."""
+    from sessions_sql.driver import SQLDriver
+
+    class LastWriteWins(SQLDriver):
+        read_versioned = None
+        write_versioned = None
+        aread_versioned = None
+        awrite_versioned = None
+
+    return LastWriteWins
+
+
+def wsgi_ours_unversioned(dbs: Databases, db: str) -> tuple[Any, Counter]:
+    return _wsgi_ours(dbs, db, versioned=False)
 
 
 def wsgi_ours_every(dbs: Databases, db: str) -> tuple[Any, Counter]:
@@ -467,6 +491,7 @@ WSGI: list[tuple[str, str, Factory]] = [
     ("WSGI bare", "", wsgi_bare),
     ("sessions-sql (WSGI)", "WSGI bare", wsgi_ours),
     ("sessions-sql (WSGI) touch_interval=0", "WSGI bare", wsgi_ours_every),
+    ("sessions-sql (WSGI) last-write-wins upsert", "WSGI bare", wsgi_ours_unversioned),
     ("Flask bare", "", flask_bare),
     ("sessions-sql (Flask)", "Flask bare", flask_ours),
     ("Flask-Session sqlalchemy", "Flask bare", flask_session),

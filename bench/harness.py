@@ -106,10 +106,13 @@ def asgi_scope(path: str, jar: Jar, method: str = "GET") -> dict[str, Any]:
 
 
 def asgi_runner(
-    app: ASGIApp, path: str = "/", *, method: str = "GET"
+    app: ASGIApp, path: str = "/", *, method: str = "GET", jar: Jar | None = None
 ) -> tuple[Callable[[int], float], Callable[[], None]]:
-    """``(run_batch, close)``: run_batch(n) serves n requests, returns seconds taken."""
-    jar = Jar()
+    """``(run_batch, close)``: run_batch(n) serves n requests, returns seconds taken.
+
+    ``jar``: cookies to start from (a session made by an earlier request).
+    """
+    jar = jar if jar is not None else Jar()
     loop = asyncio.new_event_loop()
 
     async def receive() -> dict[str, Any]:
@@ -164,9 +167,9 @@ def wsgi_environ(path: str = "/") -> dict[str, Any]:
     }
 
 
-def wsgi_runner(app: WSGIApp, path: str = "/") -> Callable[[int], float]:
+def wsgi_runner(app: WSGIApp, path: str = "/", *, jar: Jar | None = None) -> Callable[[int], float]:
     """run_batch(n): serve n requests to a WSGI ``app``, return seconds taken."""
-    jar = Jar()
+    jar = jar if jar is not None else Jar()
 
     def one() -> None:
         environ = wsgi_environ(path)

@@ -26,7 +26,7 @@ uv run --no-sync ruff format --check .
 echo "==> mypy --strict"
 uv run --no-sync mypy
 echo "==> mkdocs build --strict"
-export NO_MKDOCS_2_WARNING=1
+export NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true  # the plugins' 'MkDocs 2' banners
 uv run --no-sync mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "==> pytest"
 uv run --no-sync pytest -n 2 "$@"

@@ -10,7 +10,7 @@ through the installed ``sessions`` console script and interpreter, that:
   which stops nothing;
 * ``SessionConfig(driver="dbm")`` selects the driver by name and a request round
   trip works; a first-party driver that is not installed names its package;
-* installing only a driver wheel pulls in sessions-core.
+* installing only a driver wheel pulls in sessions-core (without the cli extra).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ import json, sys
 from sessions import DriverNotFoundError, Session, SessionConfig, SessionManager
 from sessions.driver import RequestContext
 
-config = SessionConfig(secret="w" * 40, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
+SECRET = "wheel-0123456789-abcdefghijklmnop"
+config = SessionConfig(secret=SECRET, driver="dbm", drivers={"dbm": {"path": sys.argv[1]}})
 manager = SessionManager(config)
 first = RequestContext({})
 session = manager.session(first)
@@ -69,10 +70,18 @@ result = {
 }
 manager.close()
 try:
-    SessionManager(SessionConfig(secret="w" * 40, driver="redis")).driver
+    SessionManager(SessionConfig(secret=SECRET, driver="redis")).driver
 except DriverNotFoundError as exc:
     result["missing"] = str(exc)
 print(json.dumps(result))
+"""
+
+
+LIST_DRIVERS = """
+import json
+from sessions.plugins import load_plugins
+plugins = load_plugins()
+print(json.dumps({"drivers": sorted(plugins.drivers), "failed": sorted(plugins.failures)}))
 """
 
 
@@ -143,7 +152,7 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
 
     # sessions-core plus one driver (and the broken third-party plugin).
     bin1 = _venv(
-        uv, tmp_path / "venv1", wheels, "sessions-core", "sessions-dbm", "sessions-broken-demo"
+        uv, tmp_path / "venv1", wheels, "sessions-core[cli]", "sessions-dbm", "sessions-broken-demo"
     )
     report = json.loads(_run([bin1 / "sessions", "drivers", "--json"]))
     drivers = {d["name"]: d for d in report["drivers"]}
@@ -178,7 +187,7 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
         [bin1 / "sessions", "check"],
         cwd=tmp_path,
         SESSION_DRIVER="dbm",
-        SESSION_SECRET="c" * 40,
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
         SESSION_DBM_PATH=str(tmp_path / "checkdb" / "sessions"),
     )
     assert "OK: driver 'dbm'" in check
@@ -197,7 +206,42 @@ def test_wheels_install_discover_and_serve(tmp_path: Path) -> None:
             ),
         ]
     )
-    assert versions.split() == ["0.1.0", "0.1.0"]
-    alone = json.loads(_run([bin2 / "sessions", "drivers", "--json"]))
-    assert sorted(d["name"] for d in alone["drivers"]) == ["cookie", "dbm", "memory"]
-    assert alone["failed"] == []
+    assert versions.split() == [(REPO / "VERSION").read_text().strip(), "0.1.0"]
+    alone = json.loads(_run([bin2 / "python", "-c", LIST_DRIVERS]))
+    assert alone == {"drivers": ["cookie", "dbm", "memory"], "failed": []}
+
+
+def test_new_driver_scaffold_installs_as_a_wheel_that_sessions_lists(tmp_path: Path) -> None:
+    """``sessions new-driver`` output builds, installs beside sessions-core's wheel,
+    is listed by ``sessions drivers`` and serves ``sessions check``."""
+    uv = _uv()
+    wheels = tmp_path / "wheels"
+    _run(
+        [Path(sys.executable).parent / "sessions", "new-driver", "scaffolded", "-o", "proj"],
+        cwd=tmp_path,
+    )
+    _run([uv, "build", "--wheel", "-o", wheels, tmp_path / "proj"])
+    _run([uv, "build", "--package", "sessions-core", "--wheel", "-o", wheels])
+    bin_dir = _venv(uv, tmp_path / "venv", wheels, "sessions-scaffolded", "sessions-core[cli]")
+    report = json.loads(_run([bin_dir / "sessions", "drivers", "--json"]))
+    drivers = {d["name"]: d for d in report["drivers"]}
+    assert sorted(drivers) == ["cookie", "memory", "scaffolded"]
+    found = drivers["scaffolded"]
+    assert (found["distribution"], found["version"], found["flavours"]) == (
+        "sessions-scaffolded",
+        "0.1.0",
+        "sync",
+    )
+    assert found["capabilities"] == ["gc"]
+    assert [o["name"] for o in found["options"]] == ["namespace"]
+    assert report["failed"] == []
+    check = _run(
+        [bin_dir / "sessions", "check"],
+        cwd=tmp_path,
+        SESSION_DRIVER="scaffolded",
+        SESSION_SECRET="wheel-cli-secret-0123456789-abcdefghijk",
+    )
+    assert "OK: driver 'scaffolded'" in check
+    marker = "import importlib.resources as r; print(r.files('sessions_scaffolded') / 'py.typed')"
+    typed = Path(_run([bin_dir / "python", "-c", marker]).strip())
+    assert typed.is_file()

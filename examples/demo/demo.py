@@ -8,6 +8,11 @@
   successful sign-in regenerates the session id;
 * a cart counter that survives reloads;
 * sign out: clear the session and regenerate its id;
+* signed-in devices (drivers with tagging): a sign-in tags the session with the
+  user name and remembers the browser; /devices lists the user's sessions and
+  signs out the other devices;
+* every form carries a CSRF token (``csrf_token()`` in the template); a POST
+  without a valid one gets a 403 from :class:`sessions.csrf.CsrfMiddleware`;
 * a panel with the driver in use and whether this request started a fresh session.
 
 ``SESSION_DRIVER`` picks any installed driver (``memory`` by default, which
@@ -24,6 +29,7 @@ from pathlib import Path
 import jinja2
 from sessions import Session, SessionConfig, SessionManager
 from sessions.asgi import SessionMiddleware
+from sessions.csrf import CSRF_KEY, FORM_FIELD, CsrfMiddleware
 from sessions.jinja import context_processor
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,7 +67,11 @@ def back_home() -> Response:
 
 
 async def home(request: Request) -> Response:
-    return templates.TemplateResponse(request, "home.html", {"driver": config.driver})
+    # The panel shows the session's values, but not its CSRF secret.
+    values = {k: v for k, v in session_of(request).all().items() if k != CSRF_KEY}
+    return templates.TemplateResponse(
+        request, "home.html", {"driver": config.driver, "values": values}
+    )
 
 
 def validate(username: str, password: str) -> dict[str, str]:
@@ -82,12 +92,16 @@ async def sign_in(request: Request) -> Response:
     errors = validate(username, str(form.get("password") or ""))
     if errors:
         session.flash("errors", errors)
-        # flash_all minus the password: a password never goes into the store.
-        session.flash_except(["password"], form)
+        # flash_all minus the password (never stored) and the CSRF token.
+        session.flash_except(["password", FORM_FIELD], form)
         return back_home()
     # A new id on sign-in: a session id planted before sign-in is now worthless.
     session.regenerate()
     session.put("user", {"name": username})
+    if manager.sessions.supports_tagging:
+        # Tagged with the user, so /devices can list and end this user's sessions.
+        session.tag(username)
+        session.put("device", describe_device(request.headers.get("user-agent", "")))
     session.flash("notice", f"Welcome, {username}!")
     return back_home()
 
@@ -112,14 +126,57 @@ async def cart_remove(request: Request) -> Response:
     return back_home()
 
 
+def describe_device(user_agent: str) -> str:
+    """A short name for a browser, from its User-Agent (good enough for a demo)."""
+    browser = next(
+        (name for name in ("Firefox", "Edg", "Chrome", "Safari") if name in user_agent), "Browser"
+    )
+    system = next(
+        (
+            name
+            for name in ("Android", "iPhone", "iPad", "Windows", "Mac OS", "Linux")
+            if name in user_agent
+        ),
+        "unknown system",
+    )
+    return f"{'Edge' if browser == 'Edg' else browser} on {system.replace('Mac OS', 'macOS')}"
+
+
+async def devices(request: Request) -> Response:
+    session = session_of(request)
+    user = session.get("user.name")
+    if user is None or not manager.sessions.supports_tagging:
+        return back_home()
+    listed = await manager.sessions.atagged(user)
+    return templates.TemplateResponse(
+        request,
+        "devices.html",
+        {"devices": listed, "current": session.session_id, "user": user},
+    )
+
+
+async def sign_out_others(request: Request) -> Response:
+    session = session_of(request)
+    user = session.get("user.name")
+    if user is not None and manager.sessions.supports_tagging:
+        ended = await manager.sessions.adestroy_tagged(user, keep=session.session_id)
+        session.flash("notice", f"Signed out {ended} other device{'s' if ended != 1 else ''}.")
+    return RedirectResponse("/devices", status_code=303)
+
+
 routes = [
     Route("/", home),
+    Route("/devices", devices),
+    Route("/devices/sign-out-others", sign_out_others, methods=["POST"]),
     Route("/sign-in", sign_in, methods=["POST"]),
     Route("/sign-out", sign_out, methods=["POST"]),
     Route("/cart/add", cart_add, methods=["POST"]),
     Route("/cart/remove", cart_remove, methods=["POST"]),
 ]
 
+# CSRF checks run inside the session middleware: they need the request's session.
 app = SessionMiddleware(
-    Starlette(routes=routes), manager, exclude_paths=["/favicon.ico", "/static"]
+    CsrfMiddleware(Starlette(routes=routes)),
+    manager,
+    exclude_paths=["/favicon.ico", "/static"],
 )

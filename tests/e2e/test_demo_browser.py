@@ -102,3 +102,113 @@ def test_sign_in_cart_and_sign_out_in_a_browser(
     page.reload()
     expect(count).to_have_text("0")
     expect(page.locator("#signed-in-as")).to_have_count(0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("driver", ["memory", "cookie"])
+def test_forms_need_a_valid_csrf_token(
+    driver: str,
+    serve_demo: Callable[..., ServerProcess],
+    browser_context: Any,
+) -> None:
+    context: BrowserContext = browser_context
+    server = serve_demo(driver)
+    base = f"http://127.0.0.1:{server.port}"
+    page = context.new_page()
+    page.goto(base + "/")
+    count = page.locator("#cart-count")
+
+    # The demo's form carries the token: the post works.
+    submit(page, "#cart-add")
+    expect(count).to_have_text("1")
+
+    # The same form without its token (what a forged cross-site form sends) is refused.
+    page.evaluate("document.querySelector('#cart-add').form.csrf_token.remove()")
+    with page.expect_navigation() as refused:
+        page.click("#cart-add")
+    response = refused.value
+    assert response is not None
+    assert response.status == 403
+    expect(page.locator("body")).to_contain_text("CSRF check failed")
+    page.goto(base + "/")
+    expect(count).to_have_text("1")  # the refused post changed nothing
+
+    # A wrong token is refused too.
+    page.evaluate("document.querySelector('#cart-add').form.csrf_token.value = 'x'.repeat(86)")
+    with page.expect_navigation() as wrong:
+        page.click("#cart-add")
+    assert wrong.value is not None
+    assert wrong.value.status == 403
+
+    # Signing in regenerates the session, which rotates the token: one taken
+    # from the page before sign-in no longer works.
+    page.goto(base + "/")
+    old_token = page.locator("#cart-add").evaluate("b => b.form.csrf_token.value")
+    page.fill("#username", "ada")
+    page.fill("#password", "correct horse")
+    submit(page, "#sign-in")
+    expect(page.locator("#signed-in-as")).to_have_text("ada")
+    page.locator("#cart-add").evaluate("(b, t) => { b.form.csrf_token.value = t }", old_token)
+    with page.expect_navigation() as stale:
+        page.click("#cart-add")
+    assert stale.value is not None
+    assert stale.value.status == 403
+    page.goto(base + "/")
+    submit(page, "#cart-add")  # the page's fresh token works
+    expect(count).to_have_text("2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("driver", ["memory"])
+def test_signed_in_devices_and_signing_out_the_others(
+    driver: str, serve_demo: Callable[..., ServerProcess], chromium: str
+) -> None:
+    """Two browsers sign in as one user; the first signs the other out."""
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import CHROMIUM_ARGS
+
+    server = serve_demo(driver)
+    base = f"http://127.0.0.1:{server.port}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            laptop = browser.new_context(
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"
+            )
+            phone = browser.new_context(
+                user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1"
+            )
+            pages = []
+            for context in (laptop, phone):
+                context.set_default_timeout(10_000)
+                page = context.new_page()
+                page.goto(base + "/")
+                page.fill("#username", "ada")
+                page.fill("#password", "correct horse")
+                submit(page, "#sign-in")
+                expect(page.locator("#signed-in-as")).to_have_text("ada")
+                pages.append(page)
+            first, second = pages
+
+            first.goto(base + "/devices")
+            expect(first.locator("#device-count")).to_have_text("2")
+            names = first.locator(".device-name")
+            expect(names).to_have_count(2)
+            assert sorted(names.all_inner_texts()) == ["Chrome on Linux", "Safari on iPhone"]
+            expect(first.locator(".this-device")).to_have_count(1)
+
+            submit(first, "#sign-out-others")
+            expect(first.locator("#notice")).to_have_text("Signed out 1 other device.")
+            expect(first.locator("#device-count")).to_have_text("1")
+
+            # The other browser's next page is signed out; this one is not.
+            second.reload()
+            expect(second.locator("#signed-in-as")).to_have_count(0)
+            expect(second.locator("#sign-in")).to_be_visible()
+            first.goto(base + "/")
+            expect(first.locator("#signed-in-as")).to_have_text("ada")
+        finally:
+            browser.close()

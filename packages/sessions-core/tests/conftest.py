@@ -337,12 +337,14 @@ def make_client(driver_name: str, integration: str) -> Iterator[Callable[..., Op
         **overrides: Any,
     ) -> OpsClient:
         options = {"secret": SECRET, "driver": "spy", **overrides}
-        manager = SessionManager(SessionConfig(**options), autoload_plugins=False)
         if share_store_with is not None:
             shared = share_store_with.manager.driver
-            manager.extend("spy", lambda config: shared)
+            factory: Any = lambda config: shared  # noqa: E731
         else:
-            manager.extend("spy", spy_factory(driver_name))
+            factory = spy_factory(driver_name)
+        manager = SessionManager(
+            SessionConfig(**options), autoload_plugins=False, drivers={"spy": factory}
+        )
         client = OpsClient(INTEGRATIONS[integration](manager, exclude), manager)
         clients.append(client)
         return client

@@ -161,6 +161,36 @@ def run(*args: str, **env: str) -> Result:
     return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
 
 
+# -- without the cli extra -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blocked", [["click", "rich"], ["rich"]])
+def test_console_script_without_the_cli_extra_says_what_to_install(blocked: list[str]) -> None:
+    # A module set to None in sys.modules cannot be imported: as if not installed.
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n    sys.modules[name] = None\n"
+        "from sessions.console import main\n"
+        "main(['drivers'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"the command line needs {', '.join(blocked)}," in proc.stderr
+    assert 'pip install "sessions-core[cli]"' in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_console_script_runs_the_cli_when_the_extra_is_installed() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sessions.console import main; main(['secret'])"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip()) == 64
+
+
 # -- secret -------------------------------------------------------------------------------
 
 
@@ -246,7 +276,7 @@ def test_drivers_json_lists_drivers_options_and_failures(site: Site) -> None:
     assert report["disabled"][0]["reason"].startswith("not listed in SESSIONS_PLUGINS")
     assert "file" not in report["not_installed"]  # installed in this workspace, only disabled
     assert by_name["memory"]["flavours"] == "sync+async"
-    assert by_name["memory"]["capabilities"] == ["gc"]
+    assert by_name["memory"]["capabilities"] == ["conflict-free", "tagging", "gc"]
     assert report["failed"] == [
         {
             "name": "broken",
@@ -256,6 +286,21 @@ def test_drivers_json_lists_drivers_options_and_failures(site: Site) -> None:
             "error": "ModuleNotFoundError: No module named 'no_such_client_library'",
         }
     ]
+
+
+def test_drivers_table_never_breaks_option_names_at_80_columns() -> None:
+    plugins = "file,redis,sql,memcached,dbm"  # the first-party drivers' long option names
+    report = json.loads(run("drivers", "--json", SESSIONS_PLUGINS=plugins).output)
+    names = [d["name"] for d in report["drivers"]]
+    options = [o["name"] for d in report["drivers"] for o in d["options"]]
+    assert "socket_connect_timeout" in options  # the longest, broken before the fix
+    result = run("drivers", SESSIONS_PLUGINS=plugins, COLUMNS="80")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    first_cells = {line.split("│")[1].strip() for line in lines if line.startswith("│ ")}
+    assert set(options) <= first_cells, sorted(set(options) - first_cells)
+    assert set(names) <= first_cells
 
 
 def test_drivers_table_shows_failed_plugins(site: Site) -> None:
@@ -322,11 +367,34 @@ def test_gc_on_a_driver_without_the_capability_is_a_no_op() -> None:
     assert "expires sessions by itself" in result.output
 
 
-def test_gc_without_secret_says_what_is_missing() -> None:
-    result = run("gc", SESSION_DRIVER="memory")
+def test_gc_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "store" / "sessions.dbm")
+    config = SessionConfig(secret=SECRET, driver="dbm", drivers={"dbm": {"path": path}})
+    monkeypatch.setenv("SESSIONS_PLUGINS", "dbm")
+    reset_plugins()
+    manager = SessionManager(config)
+    live = new_key()
+    manager.driver.write(live, {"x": 1})
+    manager.driver.store_raw(new_key(), b"\x00" * 8 + b"{}")  # expired
+    manager.close()
+
+    env = {"SESSIONS_PLUGINS": "dbm", "SESSION_DRIVER": "dbm", "SESSION_DBM_PATH": path}
+    assert "SESSION_SECRET" not in os.environ
+    result = run("gc", "--json", **env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["driver"], report["scanned"], report["removed"]) == ("dbm", 2, 1)
+    manager = SessionManager(config)
+    assert manager.driver.read(live) == {"x": 1}
+    manager.close()
+
+
+def test_gc_with_a_bad_secret_still_says_what_is_wrong() -> None:
+    result = run("gc", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "SESSION_SECRET" in result.output
-    assert "sessions secret" in result.output
+    assert "invalid session config SESSION_SECRET (secret)='<5 characters, hidden>'" in (
+        result.output
+    )
 
 
 # -- init -------------------------------------------------------------------------------------
@@ -383,6 +451,46 @@ def test_init_leaves_required_options_without_default_as_placeholders(site: Site
     assert "SESSION_LOSSY_REGION=eu" in text
     assert "# SESSION_LOSSY_RETRIES=    # required: attempts per call" in text
     assert "todo     SESSION_LOSSY_RETRIES" in result.output
+
+
+def test_init_does_not_print_a_password(site: Site) -> None:
+    site.add(
+        "sessions-lossy",
+        "sessions.drivers",
+        "lossy",
+        {"lossy": LOSSY_PLUGIN, "lossy_driver": LOSSY_DRIVER},
+    )
+    url = "postgresql://app:hunter2@127.0.0.1/db?sslpassword=hunter3"
+    result = run("init", "-d", "lossy", "-o", f"region={url}", SESSIONS_PLUGINS="lossy")
+    assert result.exit_code == 0, result.output
+    assert "SESSION_LOSSY_REGION=postgresql://app:***@127.0.0.1/db?sslpassword=***" in (
+        result.output
+    )
+    assert "hunter2" not in result.output
+    assert "hunter3" not in result.output
+    assert url in Path(".env").read_text()  # the file itself keeps the real value
+
+
+def test_init_marks_only_required_options_as_todo(site: Site) -> None:
+    site.add(
+        "sessions-lossy",
+        "sessions.drivers",
+        "lossy",
+        {"lossy": LOSSY_PLUGIN, "lossy_driver": LOSSY_DRIVER},
+    )
+    result = run("init", "-d", "lossy", SESSIONS_PLUGINS="lossy")
+    todo = [line for line in result.output.splitlines() if line.startswith("todo")]
+    assert todo == ["todo     SESSION_LOSSY_RETRIES (attempts per call)"]
+
+    # redis declares no required option, and max_connections has no default.
+    Path(".env").unlink()
+    result = run("init", "-d", "redis", SESSIONS_PLUGINS="redis")
+    assert result.exit_code == 0, result.output
+    assert "todo" not in result.output
+    assert "optional SESSION_REDIS_MAX_CONNECTIONS (most connections" in result.output
+    text = Path(".env").read_text()
+    assert "# SESSION_REDIS_MAX_CONNECTIONS=    # optional: most connections" in text
+    assert "SESSION_REDIS_URL=redis://127.0.0.1:6379/0" in text
 
 
 def test_init_refuses_unknown_drivers_and_options() -> None:
@@ -475,7 +583,9 @@ def test_check_fails_when_the_driver_cannot_be_built() -> None:
 def test_check_fails_on_bad_config() -> None:
     result = run("check", SESSION_DRIVER="memory", SESSION_SECRET="short")
     assert result.exit_code == 1
-    assert "invalid session config secret='<5 characters>'" in result.output
+    assert (
+        "invalid session config SESSION_SECRET (secret)='<5 characters, hidden>'" in result.output
+    )
 
 
 # -- plugin commands --------------------------------------------------------------------------
@@ -551,3 +661,88 @@ def test_environment_wins_over_env_file() -> None:
     result = run("check", "--env-file", "custom.env", SESSION_DRIVER="memory")
     assert result.exit_code == 0, result.output
     assert "driver 'memory'" in result.output
+
+
+# -- list and revoke ------------------------------------------------------------------------
+
+SHARED_MEMORY = """
+from collections import OrderedDict
+import threading
+
+from sessions import hookimpl
+from sessions.drivers.memory import MemoryDriver
+
+
+class SharedMemory(MemoryDriver):
+    '''The memory driver with one store per process, so commands see what a test wrote.'''
+
+    data = OrderedDict()
+    tags = {}
+    lock = threading.Lock()
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._data, self._tags, self._lock = self.data, self.tags, self.lock
+
+
+@hookimpl
+def sessions_register_drivers(registry):
+    registry.add("shared", SharedMemory)
+"""
+
+
+@pytest.fixture
+def tagged_store(site: Site, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    site.add("sessions-shared", "sessions.drivers", "shared", {"shared": SHARED_MEMORY})
+    monkeypatch.setenv("SESSIONS_PLUGINS", "shared")
+    monkeypatch.setenv("SESSION_SECRET", SECRET)
+    monkeypatch.setenv("SESSION_DRIVER", "shared")
+    reset_plugins()
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="shared"))
+    ids: dict[str, Any] = {"ada": [], "bob": []}
+    for user, count in (("ada", 3), ("bob", 1)):
+        for i in range(count):
+            session = manager.session(manager.context({}))
+            session.initiate()
+            session.put("device", f"{user}-{i}")
+            session.tag(user)
+            session.commit()
+            ids[user].append(session.session_id)
+    return ids
+
+
+def test_list_shows_a_tags_sessions_without_their_values(tagged_store: dict[str, Any]) -> None:
+    result = run("list", "--tag", "ada", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert sorted(row["session_id"] for row in rows) == sorted(tagged_store["ada"])
+    assert all(row["tag"] == "ada" and row["keys"] == ["device"] for row in rows)
+    assert "ada-0" not in result.output
+    table = run("list", "--tag", "ada")
+    assert table.exit_code == 0
+    assert "(3)" in table.output
+
+
+def test_revoke_a_tag_keeping_one_then_one_by_id(tagged_store: dict[str, Any]) -> None:
+    keep = tagged_store["ada"][0]
+    result = run("revoke", "--tag", "ada", "--keep", keep)
+    assert result.exit_code == 0, result.output
+    assert "revoked 2 sessions tagged 'ada'" in result.output
+    assert [
+        row["session_id"] for row in json.loads(run("list", "--tag", "ada", "--json").output)
+    ] == [keep]
+    assert run("revoke", "--id", keep).exit_code == 0
+    assert json.loads(run("list", "--tag", "ada", "--json").output) == []
+    assert len(json.loads(run("list", "--tag", "bob", "--json").output)) == 1
+
+
+def test_revoke_needs_exactly_one_target() -> None:
+    assert "exactly one of --tag or --id" in run("revoke").output
+    assert run("revoke", "--id", "x", "--keep", "y").exit_code != 0
+
+
+def test_list_on_a_driver_without_tagging_says_which_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run("list", "--tag", "ada", SESSION_SECRET=SECRET, SESSION_DRIVER="cookie")
+    assert result.exit_code == 1
+    assert "cannot find sessions by tag" in result.output
+    assert "memory, file, redis, sql" in result.output

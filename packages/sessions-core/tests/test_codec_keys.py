@@ -109,8 +109,8 @@ def test_open_remembers_only_verified_values_and_stays_bounded() -> None:
     signer = IdSigner([SECRET], "session", cache_size=3)
     token = new_token()
     value = signer.sign(token)
-    assert signer.open(value) == (token, True, storage_key(token))
-    assert signer.open(value) == (token, True, storage_key(token))
+    assert signer.open(value) == (token, True, storage_key(token), None)
+    assert signer.open(value) == (token, True, storage_key(token), None)
     forged = value[:-1] + ("A" if value[-1] != "A" else "B")
     assert signer.open(forged) is None
     assert forged not in signer._verified
@@ -118,7 +118,7 @@ def test_open_remembers_only_verified_values_and_stays_bounded() -> None:
         assert signer.open(signer.sign(new_token())) is not None
     assert len(signer._verified) == 3
     assert value not in signer._verified  # oldest evicted first
-    assert signer.open(value) == (token, True, storage_key(token))
+    assert signer.open(value) == (token, True, storage_key(token), None)
 
 
 def test_open_reports_a_fallback_signature() -> None:

@@ -112,7 +112,7 @@ def test_from_env_reads_everything() -> None:
         "SESSION_DRIVER": "redis",
         "SESSION_SECRET": SECRET,
         "SESSION_SECRET_FALLBACKS": (
-            "old-secret-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, older-secret-bbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+            "old-secret-0123456789-abcdefghijklmnopq, older-secret-0123456789-rstuvwxyzABCDEF"
         ),
         "SESSION_AGE": "1h30m",
         "SESSION_COOKIE_NAME": "sid",
@@ -129,8 +129,8 @@ def test_from_env_reads_everything() -> None:
     config = SessionConfig.from_env(env)
     assert config.driver == "redis"
     assert config.secret_fallbacks == (
-        "old-secret-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "older-secret-bbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "old-secret-0123456789-abcdefghijklmnopq",
+        "older-secret-0123456789-rstuvwxyzABCDEF",
     )
     assert config.age_seconds == 5400
     assert config.cookie_name == "sid"
@@ -177,9 +177,8 @@ def test_driver_options_are_validated_at_startup() -> None:
 
 
 def test_unknown_driver_lists_installed_and_names_the_package() -> None:
-    manager = SessionManager(SessionConfig(secret=SECRET, driver="redis"), autoload_plugins=False)
     with pytest.raises(DriverNotFoundError) as info:
-        manager.driver
+        SessionManager(SessionConfig(secret=SECRET, driver="redis"), autoload_plugins=False)
     message = str(info.value)
     assert "'redis'" in message
     assert "memory" in message

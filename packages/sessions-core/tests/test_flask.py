@@ -24,10 +24,11 @@ from werkzeug.serving import make_server
 SECRET = "flask-tests-secret-0123456789-abcdefghij"
 
 
-def manager(**config: Any) -> SessionManager:
+def manager(drivers: dict[str, Any] | None = None, **config: Any) -> SessionManager:
     return SessionManager(
         SessionConfig(secret=SECRET, driver=config.pop("driver", "memory"), **config),
         autoload_plugins=False,
+        drivers=drivers,
     )
 
 
@@ -284,10 +285,10 @@ def test_permanent_controls_max_age_and_persists(
     assert client.get("/permanent").json() == {"permanent": default, "all": {"user": "ada"}}
 
 
-def test_vary_cookie_only_when_the_session_was_accessed(
+def test_vary_cookie_only_when_the_session_was_accessed_or_a_cookie_is_set(
     serve: Callable[[flask.Flask], httpx.Client],
 ) -> None:
-    app = make_app()
+    app = make_app(manager(lazy=True))
 
     @app.route("/vary/<existing>")
     def vary(existing: str) -> flask.Response:
@@ -296,8 +297,12 @@ def test_vary_cookie_only_when_the_session_was_accessed(
         return response
 
     client = serve(app)
-    assert "Cookie" in client.get("/count").headers.get("vary", "")
-    assert "vary" not in client.get("/nothing").headers
+    counted = client.get("/count")
+    assert "Cookie" in counted.headers.get("vary", "")
+    assert counted.headers["cache-control"] == "private"
+    untouched = client.get("/nothing")  # lazy: no store I/O, no cookie, nothing to vary on
+    assert "vary" not in untouched.headers
+    assert "set-cookie" not in untouched.headers
     # An existing Vary is extended, never duplicated.
     assert client.get("/vary/Accept-Encoding").headers["vary"] == "Accept-Encoding, Cookie"
     assert client.get("/vary/accept, cookie").headers["vary"] == "accept, cookie"
@@ -324,8 +329,7 @@ def test_excluded_paths_get_a_read_only_empty_session_and_no_cookie(
 
 
 def test_async_only_driver_fails_at_init(async_only_driver: type[Any]) -> None:
-    sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", async_only_driver)
+    sessions = manager(driver="asyncstore", drivers={"asyncstore": async_only_driver})
     with pytest.raises(ConfigError, match=r"async-only"):
         FlaskSessions(flask.Flask(__name__), sessions)
 
@@ -381,8 +385,16 @@ def test_messages_read_in_a_request_include_the_previous_ones_first(
     assert client.get("/show").json()["flashed"] == []
 
 
-def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.Client]) -> None:
-    app = make_app()
+@pytest.mark.parametrize("commit_on_error", [False, True])
+def test_server_errors_commit_nothing_unless_configured(
+    serve: Callable[[flask.Flask], httpx.Client], commit_on_error: bool
+) -> None:
+    app = make_app(manager(commit_on_error=commit_on_error))
+
+    @app.get("/start")
+    def start() -> str:
+        flask.session["started"] = True
+        return "ok"
 
     @app.get("/missing")
     def missing() -> str:
@@ -394,14 +406,26 @@ def test_error_responses_are_committed_too(serve: Callable[[flask.Flask], httpx.
         flask.session["saw_500"] = True
         raise RuntimeError("boom")
 
+    @app.get("/unavailable")
+    def unavailable() -> tuple[str, int]:
+        flask.session["saw_503"] = True
+        return "try later", 503
+
     @app.get("/seen")
     def seen() -> dict[str, Any]:
         return flask.session.all()  # type: ignore[attr-defined, no-any-return]
 
     client = serve(app)
+    assert client.get("/start").status_code == 200
     assert client.get("/missing").status_code == 404
-    assert client.get("/boom").status_code == 500
-    assert client.get("/seen").json() == {"saw_404": True, "saw_500": True}
+    failed = client.get("/boom")
+    assert failed.status_code == 500
+    assert ("set-cookie" in failed.headers) is commit_on_error
+    assert client.get("/unavailable").status_code == 503
+    expected = {"started": True, "saw_404": True}
+    if commit_on_error:
+        expected |= {"saw_500": True, "saw_503": True}
+    assert client.get("/seen").json() == expected
 
 
 def test_a_failed_commit_is_not_tried_again_by_flasks_error_handler(
@@ -417,7 +441,9 @@ def test_a_failed_commit_is_not_tried_again_by_flasks_error_handler(
             writes.append(session_id)
             raise DriverError("failing", "write", "nowhere", TimeoutError("store down"))
 
-    sessions = manager(driver="failing")
+    # commit_on_error: the error handler's own save would commit (a 500 is not
+    # committed otherwise).
+    sessions = manager(driver="failing", commit_on_error=True)
     sessions.extend("failing", FailingWrites)
     client = serve(make_app(sessions))
     assert client.get("/count").status_code == 500
@@ -464,3 +490,25 @@ def test_reflash_with_new_flashes_keeps_both_and_consumed_ones_stay_consumed(
     client.post("/flash", data={"message": "message:once"})
     assert client.post("/read-then-reflash").json() == {"read": ["once"]}
     assert client.get("/show").json()["flashed"] == []
+
+
+def test_typed_accessor_is_flask_session() -> None:
+    from sessions.flask import session as typed_session
+
+    app = make_app(manager())
+
+    @app.get("/typed")
+    def typed() -> str:
+        ours = typed_session()
+        ours.increment("n")
+        return f"{type(ours).__name__} {ours is flask.session._get_current_object()} {ours['n']}"  # type: ignore[attr-defined]
+
+    client = app.test_client()
+    assert client.get("/typed").text == "FlaskSession True 1"
+    assert client.get("/typed").text == "FlaskSession True 2"
+    with pytest.raises(RuntimeError, match="outside a request"):
+        typed_session()
+    plain = flask.Flask(__name__)
+    plain.secret_key = SECRET
+    with plain.test_request_context("/"), pytest.raises(LookupError, match="FlaskSessions"):
+        typed_session()

@@ -11,15 +11,38 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
 
 #: Client libraries a driver may import, by driver name; no other driver may.
 CLIENTS = {"redis": {"redis"}, "sql": {"sqlalchemy"}, "memcached": {"pymemcache"}}
 #: Never imported just by importing sessions and resolving a driver.
-FRAMEWORKS = {"starlette", "flask", "werkzeug", "jinja2", "httpx", "fastapi"}
-INTEGRATIONS = {"sessions.asgi", "sessions.wsgi", "sessions.flask", "sessions.jinja"}
+FRAMEWORKS = {
+    "starlette",
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "httpx",
+    "fastapi",
+    "litestar",
+    "quart",
+    "itsdangerous",
+}
+#: The command line's libraries (the ``cli`` extra) and async libraries core does not need.
+CLI_AND_ASYNC = {"click", "rich", "anyio", "trio"}
+INTEGRATIONS = {
+    "sessions.asgi",
+    "sessions.wsgi",
+    "sessions.flask",
+    "sessions.jinja",
+    "sessions.fastapi",
+    "sessions.litestar",
+    "sessions.quart",
+    "sessions.bridges.starlette",
+}
 
 DRIVERS = ["memory", "cookie", "file", "redis", "sql", "memcached", "dbm"]
 
@@ -109,4 +132,22 @@ def test_importing_sessions_loads_no_plugin(resolved: dict[str, dict[str, Any]])
     assert not [m for m in after_import if m.startswith("sessions_")]
     assert "sessions.drivers.memory" not in after_import
     assert not {top(m) for m in after_import} & (set().union(*CLIENTS.values()) | FRAMEWORKS)
-    assert "rich" not in {top(m) for m in after_import}
+    assert not {top(m) for m in after_import} & CLI_AND_ASYNC
+    # asyncio costs a fifth of the import; a WSGI app never needs it.
+    assert "asyncio" not in after_import
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("driver", ["memory", "cookie"])
+def test_core_drivers_import_no_cli_or_async_library(
+    resolved: dict[str, dict[str, Any]], driver: str
+) -> None:
+    modules = {top(m) for m in resolved[driver]["modules"]}
+    assert not modules & CLI_AND_ASYNC, f"resolving {driver!r} imported {modules & CLI_AND_ASYNC}"
+
+
+def test_core_requires_only_pluggy_and_cryptography() -> None:
+    requires = [Requirement(r) for r in metadata.requires("sessions-core") or []]
+    assert sorted(r.name for r in requires if r.marker is None) == ["cryptography", "pluggy"]
+    cli = sorted(r.name for r in requires if r.marker and r.marker.evaluate({"extra": "cli"}))
+    assert cli == ["anyio", "click", "rich"]

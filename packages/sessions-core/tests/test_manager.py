@@ -88,9 +88,7 @@ class Incomplete(Driver):
 
 def manager_with(name: str, factory: Any, **options: Any) -> SessionManager:
     config = SessionConfig(secret=SECRET, driver=name, drivers={name: options})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend(name, factory)
-    return manager
+    return SessionManager(config, autoload_plugins=False, drivers={name: factory})
 
 
 def two_requests(manager: SessionManager) -> None:
@@ -227,3 +225,59 @@ def test_gc_needs_the_capability() -> None:
     memory = SessionManager(SessionConfig(secret=SECRET, driver="memory"), autoload_plugins=False)
     assert memory.has_gc
     assert memory.gc().removed == 0
+
+
+class PlainSync:
+    """Exactly the four methods: no base class, no config, no for_request."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {}
+
+    def read(self, session_id: str) -> dict[str, Any] | None:
+        return self.data.get(session_id)
+
+    def write(self, session_id: str, values: dict[str, Any]) -> None:
+        self.data[session_id] = dict(values)
+
+    def destroy(self, session_id: str) -> None:
+        self.data.pop(session_id, None)
+
+    def touch(self, session_id: str) -> None:
+        pass
+
+
+class PlainAsync:
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {}
+
+    async def read(self, session_id: str) -> dict[str, Any] | None:
+        return self.data.get(session_id)
+
+    async def write(self, session_id: str, values: dict[str, Any]) -> None:
+        self.data[session_id] = dict(values)
+
+    async def destroy(self, session_id: str) -> None:
+        self.data.pop(session_id, None)
+
+    async def touch(self, session_id: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("cls", "integration"), [(PlainSync, "asgi"), (PlainSync, "wsgi"), (PlainAsync, "asgi")]
+)
+def test_a_plain_four_method_class_works_unpackaged(cls: type, integration: str) -> None:
+    from .plain_apps import two_requests
+
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver="plain"),
+        autoload_plugins=False,
+        drivers={"plain": cls},
+    )
+    assert two_requests(manager, integration) == 2
+    assert len(manager.driver.data) == 1
+
+
+def test_an_unknown_driver_fails_when_the_manager_is_built_and_says_how_to_add_one() -> None:
+    with pytest.raises(Exception, match=r"drivers=\{'mine': YourDriver\}"):
+        SessionManager(SessionConfig(secret=SECRET, driver="mine"), autoload_plugins=False)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sessions import (
+    ConfigError,
     DriverConflictError,
     DriverNotFoundError,
     SessionConfig,
@@ -424,6 +425,26 @@ def sessions_destroyed(session_id, driver):
 @hookimpl
 def sessions_decode_failed(source, reason, driver):
     calls.append(("sessions_decode_failed", dict(source=source, reason=reason, driver=driver)))
+
+
+@hookimpl
+def sessions_conflict(session_id, outcome, attempts, driver):
+    calls.append(("sessions_conflict", dict(session_id=session_id, outcome=outcome,
+                                            attempts=attempts, driver=driver)))
+"""
+
+BROKEN_AUDIT_SOURCE = """
+from sessions import hookimpl
+
+
+@hookimpl
+def sessions_initiated(session_id, fresh, readonly, driver):
+    raise RuntimeError("audit bug")
+
+
+@hookimpl
+def sessions_decode_failed(source, reason, driver):
+    raise RuntimeError("audit bug")
 """
 
 
@@ -549,6 +570,54 @@ def test_decode_failures_reach_the_hook(audit: Any) -> None:
     ]
 
 
+def test_conflicts_reach_the_hook(audit: Any) -> None:
+    manager, calls = audit
+    browser = Browser(manager)
+    first = browser.request(lambda s: s.put("n", 1))
+    one, two = (manager.session(RequestContext(dict(browser.jar))) for _ in range(2))
+    one.initiate()
+    two.initiate()
+    one.put("a", 1)
+    two.put("b", 2)
+    one.commit()
+    calls.clear()
+    two.commit()
+    assert (
+        "sessions_conflict",
+        {"session_id": first.session_id, "outcome": "merged", "attempts": 2, "driver": "memory"},
+    ) in calls
+    logout, slow = (manager.session(RequestContext(dict(browser.jar))) for _ in range(2))
+    logout.initiate()
+    slow.initiate()
+    logout.clear()
+    logout.commit()
+    calls.clear()
+    slow.put("c", 3)
+    slow.commit()
+    assert (
+        "sessions_conflict",
+        {"session_id": first.session_id, "outcome": "dropped", "attempts": 1, "driver": "memory"},
+    ) in calls
+
+
+def test_a_raising_hook_is_logged_and_the_request_goes_on(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = dists.module("broken", BROKEN_AUDIT_SOURCE)
+    dists.dist("sessions-broken-audit", {"sessions.plugins": {"brokenaudit": module}})
+    allow(monkeypatch, "brokenaudit")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="memory"))
+    browser = Browser(manager)
+    browser.jar[manager.config.cookie_name] = "garbage.cookie"
+    with caplog.at_level("ERROR", logger="sessions"):
+        session = browser.request(lambda s: s.put("a", 1))
+    assert session.fresh
+    assert session.get("a") == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("sessions_initiated" in m and "brokenaudit" in m for m in messages), messages
+    assert any("sessions_decode_failed" in m for m in messages), messages
+
+
 def test_without_implementations_core_skips_the_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     allow(monkeypatch)
     reset_plugins()
@@ -596,3 +665,70 @@ def test_hook_reference_page_is_generated_from_the_hookspecs() -> None:
     assert page == render_reference(), (
         "docs/hooks.md is out of date: run `sessions hooks --markdown > docs/hooks.md`"
     )
+
+
+# -- the four-method contract, published through an entry point -----------------------------
+
+PLAIN_SOURCE = """
+store = {}
+
+
+class PlainDriver:
+    def read(self, session_id):
+        return store.get(session_id)
+
+    def write(self, session_id, values):
+        store[session_id] = dict(values)
+
+    def destroy(self, session_id):
+        store.pop(session_id, None)
+
+    def touch(self, session_id):
+        pass
+
+
+class AsyncPlainDriver:
+    async def read(self, session_id):
+        return store.get(session_id)
+
+    async def write(self, session_id, values):
+        store[session_id] = dict(values)
+
+    async def destroy(self, session_id):
+        store.pop(session_id, None)
+
+    async def touch(self, session_id):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("cls", "integration"),
+    [("PlainDriver", "asgi"), ("PlainDriver", "wsgi"), ("AsyncPlainDriver", "asgi")],
+)
+def test_a_plain_four_method_class_works_through_an_entry_point(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch, cls: str, integration: str
+) -> None:
+    from .plain_apps import two_requests
+
+    driver = dists.module("plain_driver", PLAIN_SOURCE)
+    plugin = dists.plugin("plain", {"plain": f"{driver}:{cls}"})
+    dists.dist("sessions-plain", {"sessions.drivers": {"plain": plugin}})
+    allow(monkeypatch, "plain")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="plain"))
+    assert two_requests(manager, integration) == 2
+    assert len(sys.modules[driver].store) == 1
+
+
+def test_an_async_plain_class_is_refused_by_wsgi_at_startup(
+    dists: Dists, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessions.wsgi import SessionMiddleware
+
+    driver = dists.module("plain_driver", PLAIN_SOURCE)
+    plugin = dists.plugin("plain", {"plain": f"{driver}:AsyncPlainDriver"})
+    dists.dist("sessions-plain", {"sessions.drivers": {"plain": plugin}})
+    allow(monkeypatch, "plain")
+    manager = SessionManager(SessionConfig(secret=SECRET, driver="plain"))
+    with pytest.raises(ConfigError, match="async-only"):
+        SessionMiddleware(lambda environ, start_response: [], manager)

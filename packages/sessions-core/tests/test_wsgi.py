@@ -31,10 +31,11 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def manager(**config: Any) -> SessionManager:
+def manager(drivers: dict[str, Any] | None = None, **config: Any) -> SessionManager:
     return SessionManager(
         SessionConfig(secret=SECRET, driver=config.pop("driver", "memory"), **config),
         autoload_plugins=False,
+        drivers=drivers,
     )
 
 
@@ -92,7 +93,7 @@ def test_commit_happens_before_start_response_passes_headers_on(
 
     client = serve(SessionMiddleware(app, sessions))
     response = client.get("/")
-    assert response.json() == {"user": "ada"}
+    assert response.json()["user"] == "ada"
     assert response.headers["set-cookie"].startswith("session=")
 
 
@@ -127,13 +128,13 @@ def test_error_page_started_twice_commits_once_and_keeps_the_cookie() -> None:
         return [b"error"]
 
     middleware = SessionMiddleware(app, sessions)
-    original = sessions.driver.write
+    original = sessions.driver.write_versioned
 
-    def counting_write(key: str, values: dict[str, Any]) -> None:
+    def counting_write(key: str, values: dict[str, Any], version: int | None) -> bool:
         writes.append(key)
-        original(key, values)
+        return bool(original(key, values, version))
 
-    sessions.driver.write = counting_write  # type: ignore[method-assign]
+    sessions.driver.write_versioned = counting_write  # type: ignore[method-assign]
     seen: list[tuple[str, list[tuple[str, str]]]] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -190,8 +191,7 @@ def test_secure_follows_the_url_scheme() -> None:
 
 
 def test_async_only_driver_fails_at_construction(async_only_driver: type[Any]) -> None:
-    sessions = manager(driver="asyncstore")
-    sessions.extend("asyncstore", async_only_driver)
+    sessions = manager(driver="asyncstore", drivers={"asyncstore": async_only_driver})
     with pytest.raises(ConfigError, match=r"driver='asyncstore'.*async-only.*ASGI"):
         SessionMiddleware(lambda environ, start_response: [], sessions)
 
@@ -251,6 +251,29 @@ def test_flash_all_decodes_the_declared_charset(serve: Callable[[WSGIApp], httpx
         headers={"content-type": "application/x-www-form-urlencoded; charset=latin-1"},
     )
     assert client.get("/").json() == {"name": "Zoë"}
+
+
+@pytest.mark.parametrize(
+    "charset", ["rot13", "zlib", "hex", "base64", "idna", "undefined", "bogus-charset", "utf-8"]
+)
+def test_flash_all_falls_back_to_utf8_for_a_charset_that_is_no_text_encoding(
+    serve: Callable[[WSGIApp], httpx.Client], charset: str
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session: Session = environ["sessions.session"]
+        if environ["REQUEST_METHOD"] == "POST":
+            session.flash_all()  # no try: an exception here is a 500
+        return respond(start_response, session.flash_messages.all())
+
+    client = serve(SessionMiddleware(app, manager()))
+    body = urlencode({"name": "Zoë", "q": "a+b"}, encoding="utf-8")
+    response = client.post(
+        "/",
+        content=body,
+        headers={"content-type": f"application/x-www-form-urlencoded; charset={charset}"},
+    )
+    assert response.status_code == 200
+    assert client.get("/").json() == {"name": "Zoë", "q": "a+b"}
 
 
 def test_flash_all_works_under_a_werkzeug_request(

@@ -186,8 +186,7 @@ def _build(location: Any, **options: Any) -> Any:
         driver="file",
         drivers={"file": {"location": location, **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     return manager.driver
 
 
@@ -228,8 +227,7 @@ def test_relative_location_resolves_against_working_directory(
 def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = SessionConfig(secret="file-driver-tests-secret-0123456789abcdef", driver="file")
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     assert manager.driver.describe() == str(tmp_path / "tmp" / "sessions")
 
 
@@ -260,8 +258,7 @@ def test_options_from_environment_strings(tmp_path: Path) -> None:
             "SESSION_FILE_GC_PROBABILITY": "0.25",
         }
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("file", FileDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"file": FileDriver})
     driver: FileDriver = manager.driver
     assert (driver.layout.levels, driver.fsync, driver.gc_probability) == (1, True, 0.25)
     assert driver.root == tmp_path / "env"
@@ -271,3 +268,57 @@ def test_plant_helper_matches_driver_layout(harness: Harness, plant: Callable[..
     key = new_key()
     plant(harness.driver, key, {"planted": 1})
     assert harness.call("read", key) == {"planted": 1}
+
+
+# -- the directories above the location ------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "who"), [(0o777, "all users"), (0o775, "its group")])
+def test_a_parent_others_can_write_is_refused(tmp_path: Path, mode: int, who: str) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    with pytest.raises(ConfigError) as info:
+        _build(str(shared / "app" / "sessions"))
+    message = str(info.value)
+    assert f"parent directory {shared} is writable by {who} without the sticky bit" in message
+    assert "only root or this user can write" in message
+
+
+def test_a_sticky_shared_parent_is_accepted(tmp_path: Path) -> None:
+    shared = tmp_path / "sticky"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    driver = _build(str(shared / "app" / "sessions"))
+    assert driver.describe() == str(shared / "app" / "sessions")
+
+
+def test_a_symlink_into_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    open_dir = tmp_path / "open"
+    (open_dir / "inner").mkdir(parents=True)
+    open_dir.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(open_dir / "inner")
+    with pytest.raises(ConfigError, match=rf"parent directory {open_dir} is writable by all"):
+        _build(str(link / "sessions"))
+
+
+def test_a_symlink_to_a_safe_directory_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir(mode=0o755)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "data")
+    assert _build(str(link / "sessions")).describe() == str(link / "sessions")
+
+
+def test_a_foreign_symlink_in_a_sticky_directory_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a symlink to another user")
+    shared = tmp_path / "sticky"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "data").mkdir(mode=0o755)
+    link = shared / "app"
+    link.symlink_to(tmp_path / "data")
+    os.lchown(link, 65534, 65534)
+    with pytest.raises(ConfigError, match=r"symlink owned by uid 65534 in the shared directory"):
+        _build(str(link / "sessions"))

@@ -16,12 +16,11 @@ SECRET = "memcached-tests-secret-0123456789abcdef"
 
 
 def _manager(**options: Any) -> SessionManager:
-    manager = SessionManager(
+    return SessionManager(
         SessionConfig(secret=SECRET, driver="memcached", drivers={"memcached": options}),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
-    return manager
 
 
 @pytest.mark.parametrize(

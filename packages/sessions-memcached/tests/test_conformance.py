@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
+from sessions.testing import (
+    AsyncConcurrentCommits,
+    AsyncDriverConformance,
+    ConcurrentCommits,
+    DriverConformance,
+    Harness,
+)
 from sessions_memcached.driver import MemcachedDriver
 
 
@@ -33,3 +39,13 @@ class TestMemcachedAsync(_Memcached, AsyncDriverConformance):
 
 class TestMemcachedTrio(TestMemcachedAsync):
     backend = "trio"
+
+
+class TestMemcachedConcurrency(_Memcached, ConcurrentCommits):
+    """Overlapping requests on one cookie, merged with memcached's own cas."""
+
+    age = 60
+
+
+class TestMemcachedConcurrencyAsync(_Memcached, AsyncConcurrentCommits):
+    age = 60

@@ -150,8 +150,8 @@ def test_manager_close_releases_connections(start_memcached: Callable[..., Any])
             drivers={"memcached": {"servers": [server.address]}},
         ),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
     manager.driver.write(new_key(), {"a": 1})
     connected = int(server.raw.stats()[b"curr_connections"])
     manager.close()

@@ -29,9 +29,9 @@ class ThreadRecordingDriver(MemcachedDriver):
 
     threads: list[int]
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         self.threads.append(threading.get_ident())
-        return super().read(session_id)
+        return super().read(session_id, touch)
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
         self.threads.append(threading.get_ident())
@@ -62,8 +62,8 @@ def test_wsgi_round_trips(memcached: Any) -> None:
             drivers={"memcached": {"servers": [memcached.address], "key_prefix": "wsgi:"}},
         ),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         session: Session = current_session(environ)

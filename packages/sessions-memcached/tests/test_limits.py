@@ -152,8 +152,8 @@ def test_too_large_session_fails_the_request_at_commit(
             drivers={"memcached": {"servers": [server.address]}},
         ),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
 
     async def view(request: Request) -> PlainTextResponse:
         request.session["blob"] = "z" * int(request.query_params["n"])

@@ -45,8 +45,7 @@ def client(memcached: Any) -> Iterator[TestClient]:
         age="1h",
         drivers={"memcached": {"servers": [memcached.address], "key_prefix": "trips:"}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("memcached", MemcachedDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"memcached": MemcachedDriver})
     app = Starlette(routes=[Route("/", view)])
     with TestClient(SessionMiddleware(app, manager)) as http:
         yield http
@@ -113,8 +112,8 @@ def test_read_refreshes_expiry(memcached: Any) -> None:
             drivers={"memcached": {"servers": [memcached.address], "key_prefix": "ttl:"}},
         ),
         autoload_plugins=False,
+        drivers={"memcached": MemcachedDriver},
     )
-    manager.extend("memcached", MemcachedDriver)
     driver = manager.driver
     key = "K" * 43
     driver.write(key, {"a": 1})

@@ -11,15 +11,21 @@ Helpers count the commands a request costs with the server's own statistics
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import redis.asyncio.sentinel
+import redis.sentinel
+from sessions.testing import Harness
 from sessions.testing.servers import ServerProcess, free_port, require_binary
+from sessions_redis.driver import RedisDriver
 
 SECRET = "redis-driver-tests-secret-0123456789abcdef"
 
@@ -259,3 +265,87 @@ def redis_sentinel() -> Iterator[Sentinel]:
     finally:
         sentinel.cleanup()
         master.cleanup()
+
+
+# -- one test, three deployments --------------------------------------------------------
+
+#: The session age of :class:`Target`'s harnesses.
+TARGET_AGE = 600
+
+
+@dataclass
+class Target:
+    """Where a test's sessions live (standalone, Sentinel or Cluster): driver
+    options, the servers to count commands on, and raw access to the keys."""
+
+    name: str
+    options: dict[str, Any]
+    servers: list[ServerProcess]
+    prefix: str
+    admins: list[redis.Redis] = field(default_factory=list)
+
+    def driver_options(self, flavour: str = "sync") -> dict[str, Any]:
+        """Driver options for the sync or async flavour (Sentinel: a client of that flavour)."""
+        options = dict(self.options)
+        group = options.pop("sentinel", None)
+        if group is not None:
+            sentinels = [("127.0.0.1", group.sentinel.port)]
+            if flavour == "async":
+                options["client"] = redis.asyncio.sentinel.Sentinel(sentinels).master_for(
+                    group.service
+                )
+            else:
+                options["client"] = redis.sentinel.Sentinel(sentinels).master_for(group.service)
+        return options
+
+    def harness(self, flavour: str = "sync") -> Harness:
+        """A manager over the redis driver for this deployment, age TARGET_AGE."""
+        return Harness(RedisDriver, self.driver_options(flavour), TARGET_AGE)
+
+    def _on_owner(self, command: str, *args: Any) -> Any:
+        # Standalone: the one server; Cluster: the node owning the key's slot
+        # (the others answer MOVED).
+        for admin in self.admins:
+            try:
+                return admin.execute_command(command, *args)
+            except redis.exceptions.MovedError:
+                continue
+        raise AssertionError(f"no node accepted {command} {args[:1]}")
+
+    def raw_get(self, key: str) -> bytes | None:
+        """The bytes stored under ``key`` (prefix included), or None."""
+        value: bytes | None = self._on_owner("GET", key)
+        return value
+
+    def raw_ttl(self, key: str) -> int:
+        """TTL of ``key`` in seconds (-2: missing)."""
+        return int(self._on_owner("TTL", key))
+
+    def raw_set(self, key: str, value: bytes, ttl: int = TARGET_AGE) -> None:
+        """Store raw bytes under ``key`` (as another program, or an older release, would)."""
+        self._on_owner("SET", key, value, "EX", ttl)
+
+    def raw(self, command: str, *args: Any) -> Any:
+        """Any one-key command, sent to the node that owns the key."""
+        return self._on_owner(command, *args)
+
+
+@pytest.fixture(params=["standalone", "sentinel", "cluster"])
+def target(request: pytest.FixtureRequest, tools: Any) -> Target:
+    """The same test on a standalone server, a Sentinel-managed master and a 3-master Cluster."""
+    prefix = f"v{secrets.token_hex(3)}:"
+    kind = request.param
+    if kind == "standalone":
+        server = request.getfixturevalue("redis_server")
+        servers = [server]
+        options: dict[str, Any] = {"url": url_of(server)}
+    elif kind == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        servers = list(cluster.nodes)
+        options = {"url": cluster.url, "cluster": True}
+    else:
+        group = request.getfixturevalue("redis_sentinel")
+        servers = [group.master]
+        options = {"sentinel": group}
+    options["key_prefix"] = prefix
+    return Target(kind, options, servers, prefix, [admin(s) for s in servers])

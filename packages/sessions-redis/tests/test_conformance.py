@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sessions.testing import AsyncDriverConformance, DriverConformance, Harness
+from sessions.testing import (
+    AsyncConcurrentCommits,
+    AsyncDriverConformance,
+    ConcurrentCommits,
+    DriverConformance,
+    Harness,
+)
 from sessions.testing.servers import ServerProcess
 from sessions_redis.driver import RedisDriver
 
@@ -36,3 +42,11 @@ class TestRedisTrio(TestRedisAsync):
     """redis.asyncio needs asyncio: on trio, core uses the sync flavour in threads."""
 
     backend = "trio"
+
+
+class TestRedisConcurrency(_RedisBase, ConcurrentCommits):
+    """Overlapping requests on one cookie, merged through the compare-and-set script."""
+
+
+class TestRedisConcurrencyAsync(_RedisBase, AsyncConcurrentCommits):
+    pass

@@ -32,9 +32,7 @@ def manager_for(server: ServerProcess, **options: Any) -> SessionManager:
         age=600,
         drivers={"redis": {"url": f"redis://{server.address}/0", **options}},
     )
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("redis", RedisDriver)
-    return manager
+    return SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
 
 
 async def asgi_view(request: Request) -> JSONResponse:

@@ -24,9 +24,7 @@ SECRET = "options-tests-secret-0123456789abcdef"
 
 def manager(**options: Any) -> SessionManager:
     config = SessionConfig(secret=SECRET, driver="redis", drivers={"redis": options})
-    built = SessionManager(config, autoload_plugins=False)
-    built.extend("redis", RedisDriver)
-    return built
+    return SessionManager(config, autoload_plugins=False, drivers={"redis": RedisDriver})
 
 
 def driver(
@@ -76,6 +74,17 @@ def test_password_never_appears_in_messages() -> None:
     assert "hunter2" not in str(bad.value)
 
 
+def test_a_password_in_the_query_is_masked_too() -> None:
+    built = driver("redis://127.0.0.1:1/0?password=hunter2&socket_keepalive=true")
+    assert built.describe() == "redis://127.0.0.1:1/0?password=***&socket_keepalive=true"
+    with pytest.raises(DriverError) as failed:
+        built.read(new_key())
+    assert "hunter2" not in str(failed.value)
+    with pytest.raises(ConfigError) as bad:
+        manager(url="http://127.0.0.1/?password=hunter2").driver
+    assert "hunter2" not in str(bad.value)
+
+
 def test_options_from_environment(
     monkeypatch: pytest.MonkeyPatch, redis_server: ServerProcess, tools: Any
 ) -> None:
@@ -85,8 +94,9 @@ def test_options_from_environment(
     monkeypatch.setenv("SESSION_REDIS_KEY_PREFIX", "env:")
     monkeypatch.setenv("SESSION_REDIS_MAX_CONNECTIONS", "4")
     monkeypatch.setenv("SESSION_REDIS_SOCKET_TIMEOUT", "1.5")
-    built = SessionManager(SessionConfig.from_env(), autoload_plugins=False)
-    built.extend("redis", RedisDriver)
+    built = SessionManager(
+        SessionConfig.from_env(), autoload_plugins=False, drivers={"redis": RedisDriver}
+    )
     options = built.driver.config.options
     assert (options["max_connections"], options["socket_timeout"]) == (4, 1.5)
     key = new_key()
@@ -132,7 +142,7 @@ def test_decode_failure_reported_to_security_hook(redis_server: ServerProcess, t
     )
     bad, wrong_type = new_key(), new_key()
     admin = tools.admin(redis_server)
-    admin.set(prefix + bad, b"[1, 2]")
+    admin.set(prefix + bad, b"v7:[1, 2]")
     admin.hset(prefix + wrong_type, "a", "b")
     assert built.read(bad) is None
     assert built.read(wrong_type) is None

@@ -44,9 +44,26 @@ def test_ddl_for_a_dialect(dialect: str, expected: list[str]) -> None:
     code, output = run("sql", "ddl", "--dialect", dialect)
     assert code == 0, output
     assert output.startswith("CREATE TABLE sessions (")
-    for fragment in [*expected, "PRIMARY KEY", "version BIGINT", "owner VARCHAR(255)"]:
+    for fragment in [*expected, "PRIMARY KEY", "version BIGINT", "tag VARCHAR(255)"]:
         assert fragment in output
+    assert "owner" not in output
     assert "CREATE INDEX ix_sessions_expires_at ON sessions (expires_at);" in output
+    assert "CREATE INDEX ix_sessions_tag ON sessions (tag);" in output
+    # The upgrade of a 0.1 table follows, commented out, so the output runs as it is.
+    create, _, upgrade = output.partition("-- Upgrading a table made before tags")
+    assert "ALTER" not in create
+    assert "-- ALTER TABLE sessions ADD COLUMN tag VARCHAR(255)" in upgrade
+    assert "-- CREATE INDEX ix_sessions_tag ON sessions (tag);" in upgrade
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb", "sqlite"])
+def test_ddl_upgrade_prints_only_the_alter_statements(dialect: str) -> None:
+    code, output = run("sql", "ddl", "--dialect", dialect, "--upgrade", "--table", "web")
+    assert code == 0, output
+    statements = [s.strip() for s in output.split(";") if s.strip()]
+    assert len(statements) == 2
+    assert statements[0].startswith("ALTER TABLE web ADD COLUMN tag VARCHAR(255)")
+    assert statements[1] == "CREATE INDEX ix_web_tag ON web (tag)"
 
 
 def test_ddl_from_the_environment_with_table_and_schema(mariadb_db: Database) -> None:

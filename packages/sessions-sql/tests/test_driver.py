@@ -77,8 +77,7 @@ def test_options_from_the_environment_are_coerced(sqlite_db: Database) -> None:
             "SESSION_SQL_TABLE": "web_sessions",
         }
     )
-    manager = SessionManager(config)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, drivers={"sql": SQLDriver})
     driver = manager.driver
     assert driver.table.name == "web_sessions"
     key = new_key()
@@ -89,8 +88,7 @@ def test_options_from_the_environment_are_coerced(sqlite_db: Database) -> None:
 
 def test_unknown_option_lists_the_valid_ones() -> None:
     config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"uri": "x"}})
-    manager = SessionManager(config)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, drivers={"sql": SQLDriver})
     with pytest.raises(ConfigError, match="valid options: create_table, engine, engine_options"):
         manager.driver
 
@@ -365,8 +363,7 @@ def test_wsgi_app_with_an_async_engine_fails_at_startup(postgres_db: Database) -
 
     engine = create_async_engine(postgres_db.url.replace("+psycopg", "+asyncpg"))
     config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"engine": engine}})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": SQLDriver})
     with pytest.raises(ConfigError, match="async-only"):
         SessionMiddleware(lambda environ, start: [b""], manager)
 
@@ -405,8 +402,7 @@ def test_asgi_app_end_to_end(any_db: Database, backend: str) -> None:
 
     any_db.table()
     config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"url": any_db.url}})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": SQLDriver})
     app = SessionMiddleware(_counter_app(manager), manager)
     with TestClient(app, backend=backend) as client:
         assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
@@ -419,8 +415,7 @@ def test_asgi_app_on_trio_with_an_async_engine_fails_clearly(postgres_db: Databa
     postgres_db.table()
     engine = create_async_engine(postgres_db.url.replace("+psycopg", "+asyncpg"))
     config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"engine": engine}})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": SQLDriver})
     app = SessionMiddleware(_counter_app(manager), manager)
     with (
         TestClient(app, backend="trio") as client,
@@ -442,8 +437,7 @@ def test_wsgi_app_end_to_end(any_db: Database) -> None:
         return [str(session.get("n")).encode()]
 
     config = SessionConfig(secret=SECRET, driver="sql", drivers={"sql": {"url": any_db.url}})
-    manager = SessionManager(config, autoload_plugins=False)
-    manager.extend("sql", SQLDriver)
+    manager = SessionManager(config, autoload_plugins=False, drivers={"sql": SQLDriver})
     client = Client(SessionMiddleware(app, manager))
     assert [client.get("/").get_data(as_text=True) for _ in range(3)] == ["1", "2", "3"]
     manager.close()

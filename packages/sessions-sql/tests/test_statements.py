@@ -108,18 +108,21 @@ def test_statements_per_request_through_core(any_db: Database, interval: int) ->
 
     _request(h, None)  # read-only
     read_only = verbs(log.take())
-    _request(h, {"n": 1})  # read-write
-    read_write = verbs(log.take())
+    _request(h, {"n": 1})  # read-write: the read, then one compare-and-set UPDATE
+    read_write = log.take()
 
     if interval == 0 and any_db.backend == "mysql":
         assert read_only == ["SELECT", "UPDATE"]
-        assert read_write == ["SELECT", "INSERT"]
+        assert verbs(read_write) == ["SELECT", "UPDATE"]
     elif interval == 0:
         assert read_only == ["UPDATE"]
-        assert read_write == ["UPDATE", "INSERT"]
+        assert verbs(read_write) == ["UPDATE", "UPDATE"]
     else:
         assert read_only == ["SELECT"]
-        assert read_write == ["SELECT", "INSERT"]
+        assert verbs(read_write) == ["SELECT", "UPDATE"]
+    cas = read_write[1].lower()
+    assert "version" in cas.split(" where ", 1)[1], cas
+    assert "expires_at >" in cas.split(" where ", 1)[1], cas
 
 
 def test_async_statements_per_request(any_db: Database) -> None:
@@ -135,7 +138,7 @@ def test_async_statements_per_request(any_db: Database) -> None:
             for change, expected in (
                 ({"user": "ada"}, ["INSERT"]),
                 (None, ["SELECT"]),
-                ({"n": 1}, ["SELECT", "INSERT"]),
+                ({"n": 1}, ["SELECT", "UPDATE"]),
             ):
                 context = h.context()
                 session = Session(h.manager, context)
@@ -149,6 +152,34 @@ def test_async_statements_per_request(any_db: Database) -> None:
             await h.acall("destroy", key)
             await h.acall("touch", key)
             assert verbs(log.take()) == ["DELETE", "UPDATE"]
+        finally:
+            await h.manager.aclose()
+
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("op", ["read", "read_versioned"])
+def test_a_read_told_not_to_touch_never_refreshes(any_db: Database, op: str) -> None:
+    # Core passes touch=False when its own touch_interval says no refresh is due.
+    h = harness(any_db, touch_interval=0)
+    log = StatementLog(h.driver.engine)
+    key = new_key()
+    any_db.put_raw(key, encode({"a": 1}), expires_in=10)
+    before = any_db.row(key).expires_at
+    got = h.call(op, key, False)
+    assert (got if op == "read" else got.values) == {"a": 1}
+    assert verbs(log.take()) == ["SELECT"]
+    assert any_db.row(key).expires_at == before
+
+    async def main() -> None:
+        h = Harness(SQLDriver, {"url": any_db.url, "touch_interval": 0}, age=600)
+        try:
+            got = await getattr(h.driver, "a" + op)(key, False)
+            assert (got if op == "read" else got.values) == {"a": 1}
+            assert any_db.row(key).expires_at == before
+            if h.driver.touches_on_read:  # not MariaDB with touch_interval=0: core touches
+                await getattr(h.driver, "a" + op)(key)  # the default still refreshes
+                assert any_db.row(key).expires_at > before
         finally:
             await h.manager.aclose()
 

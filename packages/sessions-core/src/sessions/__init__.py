@@ -5,6 +5,7 @@ from sessions import SessionConfig, SessionManager
 manager = SessionManager(SessionConfig(secret="...", driver="memory"))
 """
 
+from .collection import SessionInfo
 from .config import CookieOptions, SessionConfig
 from .driver import Driver, DriverConfig, Option, RequestContext
 from .errors import (
@@ -18,6 +19,7 @@ from .errors import (
     ReadOnlySessionError,
     SessionError,
     SessionNotInitiatedError,
+    TaggingNotSupportedError,
     UnsupportedEventLoopError,
     UnsupportedValueError,
 )
@@ -44,8 +46,10 @@ __all__ = [
     "Session",
     "SessionConfig",
     "SessionError",
+    "SessionInfo",
     "SessionManager",
     "SessionNotInitiatedError",
+    "TaggingNotSupportedError",
     "UnsupportedEventLoopError",
     "UnsupportedValueError",
     "hookimpl",

@@ -2,22 +2,24 @@
 
 The session is ``scope["session"]``, so Starlette's ``request.session`` is it.
 HTTP requests get a session that is committed just before the response headers
-leave; websocket connections get a read-only one; lifespan passes through.
+leave; websocket connections get a read-only one; lifespan passes through (and
+a manager the middleware built itself is closed at lifespan shutdown).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from .config import SessionConfig
-from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
-__all__ = ["SessionMiddleware", "current_session"]
+__all__ = ["SessionBridge", "SessionMiddleware", "current_session", "load_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,16 +28,38 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+class SessionBridge(Protocol):
+    """Moves a session kept by another library into ours, once per browser.
+
+    Called on every HTTP request right after the session is initiated, before
+    the application runs; ``context.cookies`` are the request's cookies and
+    cookies queued on ``context`` are sent with the response. See
+    :class:`sessions.bridges.starlette.StarletteCookieBridge`.
+    """
+
+    def migrate(self, session: Session, context: RequestContext) -> None:
+        """Adopt the other library's data into ``session`` and expire its cookie."""
+
+
 class SessionMiddleware:
     """Pure ASGI middleware that gives every request a session.
 
     Args:
         app: the ASGI application to wrap.
         manager: the :class:`~sessions.SessionManager`; built from
-            ``config`` (or ``SessionConfig.from_env()``) when omitted.
+            ``config`` (or ``SessionConfig.from_env()``) when omitted. A
+            manager passed in belongs to the application, which closes it
+            (``await manager.aclose()`` in its lifespan); one the middleware
+            built is closed by the middleware at lifespan shutdown.
         config: used only when ``manager`` is omitted.
         exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
             session, cost no store I/O and receive no cookie.
+        bridges: :class:`SessionBridge` objects that move sessions of a
+            previous session library into ours (read-only on their side).
+
+    A response with a 5xx status, or an application that raises before it
+    responds, leaves the store untouched and sets no cookie, unless the config's
+    ``commit_on_error`` is true.
     """
 
     def __init__(
@@ -45,16 +69,42 @@ class SessionMiddleware:
         *,
         config: SessionConfig | None = None,
         exclude_paths: Iterable[str] = (),
+        bridges: Iterable[SessionBridge] = (),
     ) -> None:
         self.app = app
+        #: True when the middleware built the manager, and so closes it at shutdown.
+        self.owns_manager = manager is None
         self.manager = manager or SessionManager(config or SessionConfig.from_env())
         self.enabled = self.manager.config.enabled
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(self.manager.config.cookie.secure)
+        self._commit_on_error = self.manager.config.commit_on_error
+        self._bridges = tuple(bridges)
+        self._lazy = self.manager.config.lazy
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_after_close(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                try:
+                    await self.manager.aclose()
+                except Exception as exc:
+                    # The server reports this and exits non-zero, instead of a
+                    # leaked pool going unnoticed.
+                    message = {
+                        "type": "lifespan.shutdown.failed",
+                        "message": f"closing the session manager failed: {exc!r}",
+                    }
+            await send(message)
+
+        await self.app(scope, receive, send_after_close)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan" and self.owns_manager:
+            await self._lifespan(scope, receive, send)
+            return
         if (
             (kind != "http" and kind != "websocket")
             or not self.enabled
@@ -62,11 +112,16 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        headers = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
+        https = scope.get("scheme") in ("https", "wss")
+        if self._proxy.active and not https:
+            self._proxy.check_asgi(scope.get("headers", ()))
         context = RequestContext(
-            parse_cookie_header(headers) if headers else {},
-            https=scope.get("scheme") in ("https", "wss"),
+            https=https,
             scope=scope,
+            # Decoded and parsed only if something looks at the cookies.
+            cookie_headers=(
+                v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"
+            ),
         )
         session = self.manager.session(context)
         if kind == "websocket":
@@ -74,21 +129,55 @@ class SessionMiddleware:
             scope["session"] = session
             await self.app(scope, receive, send)
             return
-        await session.ainitiate()
+        if self._lazy and not self._bridges:
+            session.defer()
+        else:
+            await session.ainitiate()
+            for bridge in self._bridges:
+                bridge.migrate(session, context)
         scope["session"] = session
 
+        started = False
+
         async def send_with_cookie(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                await session.acommit()
-                cookies = context.headers()
-                if cookies:
-                    headers = list(message.get("headers", ()))
-                    for cookie in cookies:
-                        headers.append((b"set-cookie", cookie.encode("latin-1")))
-                    message["headers"] = headers
+                started = True
+                # A lazy session nobody used has nothing to commit and adds no header;
+                # a server error keeps the request's half-done changes out of the store.
+                if (session.initiated or session.accessed) and (
+                    self._commit_on_error or message.get("status", 200) < 500
+                ):
+                    if session.initiated:
+                        await session.acommit()
+                    cookies = context.headers()
+                    if cookies or session.accessed:
+                        headers = list(message.get("headers", ()))
+                        for cookie in cookies:
+                            headers.append((b"set-cookie", cookie.encode("latin-1")))
+                        cache_safe_headers(headers, vary=True, private=bool(cookies))
+                        message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        except Exception:
+            if self._commit_on_error and not started and session.initiated:
+                await session.acommit()
+            raise
+
+
+async def load_session(connection: Any) -> Session:
+    """The request's session, read from the store first if it is lazy and not read yet.
+
+    With ``SessionConfig(lazy=True)`` an async application awaits this before
+    using the session (FastAPI's ``SessionDep`` does it), so the read never
+    blocks the event loop. Without ``lazy`` it is :func:`current_session`.
+    """
+    session = current_session(connection)
+    if not session.initiated:
+        await session.ainitiate()
+    return session
 
 
 def current_session(connection: Any) -> Session:

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from .errors import DecodeError, UnsupportedValueError
 
-__all__ = ["SUPPORTED_TYPES", "check_value", "decode", "encode"]
+__all__ = ["MAX_DEPTH", "SUPPORTED_TYPES", "check_value", "decode", "encode"]
 
 TAG = "\x00"
 _TAG_JSON = '"\\u0000":'  # a NUL key, wherever it stands in its object
@@ -32,6 +32,11 @@ _TAG_JSON = '"\\u0000":'  # a NUL key, wherever it stands in its object
 SUPPORTED_TYPES = (
     "str, int, float, bool, None, list, dict with str keys, datetime, date, UUID, Decimal, bytes"
 )
+#: Deepest nesting of lists and dicts a session value may have, counting the
+#: dicts a dotted key creates. Far beyond any real session; it keeps the
+#: recursive walks of encode, decode and every driver away from Python's
+#: recursion limit (a 5,000-deep list would otherwise raise RecursionError).
+MAX_DEPTH = 64
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _SPECIAL = frozenset({datetime, date, UUID, Decimal, bytes})
 
@@ -40,18 +45,26 @@ def check_value(key: str, value: Any) -> None:
     """Raise :class:`UnsupportedValueError` unless ``value`` round-trips exactly.
 
     ``key`` is the session key being written; the message names the path
-    inside the value where the offending type sits.
+    inside the value where the offending type sits. Values nested deeper than
+    :data:`MAX_DEPTH` lists and dicts (with the key's own dotted levels) are refused.
     """
-    _check(value, key)
+    _check(value, key, key.count(".") if isinstance(key, str) else 0)
 
 
-def _check(value: Any, where: str) -> None:
+def _check(value: Any, where: str, depth: int) -> None:
     kind = type(value)
     if kind in _PLAIN or kind in _SPECIAL:
         return
+    if kind is list or kind is dict:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise UnsupportedValueError(
+                f"cannot store the value at session key {where.split('[', 1)[0]!r}: lists and "
+                f"dicts nest deeper than {MAX_DEPTH} levels there; flatten it"
+            )
     if kind is list:
         for i, item in enumerate(value):
-            _check(item, f"{where}[{i}]")
+            _check(item, f"{where}[{i}]", depth)
         return
     if kind is dict:
         for k, item in value.items():
@@ -60,7 +73,7 @@ def _check(value: Any, where: str) -> None:
                     f"cannot store dict key {k!r} ({type(k).__name__}) at session key "
                     f"{where!r}: dict keys must be str so they come back unchanged"
                 )
-            _check(item, f"{where}.{k}")
+            _check(item, f"{where}.{k}", depth)
         return
     hint = " (use a list)" if kind in (tuple, set, frozenset) else ""
     raise UnsupportedValueError(
@@ -171,4 +184,29 @@ def decode(data: bytes | str) -> dict[str, Any]:
         raise DecodeError(f"not a session payload: {exc}") from exc
     if type(values) is not dict:
         raise DecodeError(f"not a session payload: top level is {type(values).__name__}")
+    # Only a payload with that many brackets can be too deep: a count in C is
+    # cheap, the walk is paid only then.
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(values)
     return values
+
+
+def _check_depth(values: dict[str, Any]) -> None:
+    # Level by level, breadth first: no recursion, and about a third of the cost
+    # of the JSON decode itself on a container-heavy payload.
+    # The flash messages sit one level down (under "__flash__"): one level of slack.
+    limit = MAX_DEPTH + 1
+    level = [v for v in values.values() if type(v) is dict or type(v) is list]
+    depth = 1
+    while level:
+        if depth > limit:
+            raise DecodeError(f"not a session payload: nested deeper than {limit} levels")
+        deeper: list[Any] = []
+        push = deeper.append
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                kind = type(item)
+                if kind is dict or kind is list:
+                    push(item)
+        level = deeper
+        depth += 1

@@ -18,16 +18,16 @@ event loop; a sync caller given an async-only driver fails at startup.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import anyio.to_thread
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from .config import CookieOptions, SessionConfig
+from .env import closest
 from .errors import ConfigError, UnsupportedEventLoopError
 
 __all__ = [
@@ -37,11 +37,17 @@ __all__ = [
     "Flavours",
     "Option",
     "OutgoingCookie",
+    "Record",
     "RequestContext",
+    "StoredSession",
     "SyncDriver",
+    "TaggingDriver",
+    "VersionedDriver",
     "acall",
     "flavours_of",
+    "in_worker_thread",
     "on_asyncio",
+    "sleep",
 ]
 
 _MISSING: Any = object()
@@ -73,9 +79,14 @@ class Option:
             return "list[str]"
         return "any" if self.type is object else self.type.__name__
 
-    def coerce(self, driver: str, value: Any) -> Any:
-        """Return ``value`` converted to this option's type, or raise ConfigError."""
-        where = f"drivers.{driver}.{self.name}"
+    def coerce(self, driver: str, value: Any, *, where: str | None = None) -> Any:
+        """Return ``value`` converted to this option's type, or raise ConfigError.
+
+        ``where`` names the setting in the error (default ``drivers.<driver>.<name>``;
+        the environment variable it came from, when it came from one). The value
+        is printed with credentials masked.
+        """
+        where = where or f"drivers.{driver}.{self.name}"
         if value is None and not self.required:
             return None
         kind = self.type
@@ -183,17 +194,38 @@ def _attributes(options: CookieOptions, max_age: int | None, secure: bool) -> st
 
 class RequestContext:
     """What a per-request driver may know of the request: its cookies, and the
-    cookies to send back. Integrations build one per request."""
+    cookies to send back. Integrations build one per request.
 
-    __slots__ = ("cookies", "https", "outgoing", "scope")
+    ``cookie_headers`` (the raw ``Cookie`` header values) may be given instead
+    of parsed ``cookies``: they are parsed on first use, so a request that never
+    looks at its session never parses them.
+    """
+
+    __slots__ = ("_cookies", "_raw", "https", "outgoing", "scope")
 
     def __init__(
-        self, cookies: Mapping[str, str], *, https: bool = False, scope: Any = None
+        self,
+        cookies: Mapping[str, str] | None = None,
+        *,
+        https: bool = False,
+        scope: Any = None,
+        cookie_headers: Iterable[str] | None = None,
     ) -> None:
-        self.cookies = cookies
+        self._cookies = cookies
+        self._raw = cookie_headers
         self.https = https
         self.scope = scope
         self.outgoing: dict[str, OutgoingCookie] = {}
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The request's cookies, by name."""
+        cookies = self._cookies
+        if cookies is None:
+            from .cookies import parse_cookie_header
+
+            cookies = self._cookies = parse_cookie_header(self._raw or ())
+        return cookies
 
     def set_cookie(
         self, name: str, value: str, *, max_age: int | None, options: CookieOptions
@@ -271,10 +303,16 @@ class Driver:
 
     options: ClassVar[Sequence[Option]] = ()
     #: ``read`` also refreshes the expiry, so core skips ``touch`` for unchanged sessions.
+    #: Such a driver's reads may take a keyword ``touch=True``; with ``touch=False``
+    #: they read without refreshing it (core does that when ``touch_interval`` says
+    #: no refresh is due).
     touches_on_read: ClassVar[bool] = False
+    #: The operations wait on I/O. ``False`` (memory, cookie) lets a lazy session
+    #: be read on first use even inside an event loop.
+    blocking: ClassVar[bool] = True
     #: ``"asyncio"`` when the async methods need asyncio's loop (they use an
-    #: asyncio client library); ``None`` when they run on any loop anyio
-    #: supports. On another loop (trio), core then calls the sync methods in a
+    #: asyncio client library); ``None`` when they run on any loop (asyncio
+    #: or trio). On another loop (trio), core then calls the sync methods in a
     #: worker thread instead.
     async_library: ClassVar[str | None] = None
     #: False when the store keeps sessions only in memory, so a restart of the
@@ -293,28 +331,131 @@ class Driver:
         return self.config.name
 
 
-_SYNC = ("read", "write", "destroy", "touch")
-_ASYNC = ("aread", "awrite", "adestroy", "atouch")
+#: The four operations every driver implements.
+CORE_OPS = ("read", "write", "destroy", "touch")
+#: The optional ``versioned`` capability: a read that returns the record's
+#: version and a compare-and-set write (conflict-free commits).
+VERSIONED_OPS = ("read_versioned", "write_versioned")
+#: The optional ``tagging`` capability: find, inspect and destroy sessions by tag.
+TAGGING_OPS = ("tagged", "peek", "destroy_tagged")
+#: Every operation core may call on a driver, by name.
+OPS = (*CORE_OPS, *VERSIONED_OPS, *TAGGING_OPS)
+
+
+class Record(NamedTuple):
+    """What a versioned read returns: the values and the version they carry.
+
+    The version is opaque to core: it only hands it back to ``write_versioned``.
+    Records written before the driver stored versions read with version ``0``.
+    """
+
+    values: dict[str, Any]
+    version: int
+
+
+class StoredSession(NamedTuple):
+    """One stored session as the tagging capability reports it."""
+
+    #: The storage key.
+    session_id: str
+    #: The stored dict, reserved keys (``__tag__``, ``__created__``...) included.
+    values: dict[str, Any]
+    #: When it expires, in epoch seconds (``time.time()``'s clock).
+    expires_at: float
+
+
+@runtime_checkable
+class TaggingDriver(Protocol):
+    """The optional ``tagging`` capability (sync flavour): a user's sessions.
+
+    The driver indexes each record by ``sessions.record.tag_of(values)`` when
+    it writes it. Async twins are ``atagged``/``apeek``/``adestroy_tagged``.
+    """
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session whose current record has ``tag``.
+
+        Never an expired, destroyed, re-tagged or untagged one; stale index
+        entries are pruned here. One round trip per server slot or query.
+        """
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """The stored session with its expiry, read without refreshing the expiry."""
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Destroy every live session with ``tag`` but ``keep``; return how many."""
+
+
+@runtime_checkable
+class VersionedDriver(Protocol):
+    """The optional ``versioned`` capability (sync flavour), for conflict-free commits.
+
+    A driver that offers it lets core commit a changed session with a
+    compare-and-set against the version it read, and merge when another request
+    committed in between, so overlapping requests never lose a change and a
+    destroyed session is never written back. Async twins are
+    ``aread_versioned``/``awrite_versioned`` (or these two as ``async def`` in an
+    async-only driver). Without it a driver keeps last-write-wins.
+    """
+
+    def read_versioned(self, session_id: str) -> Record | None:
+        """Like ``read``, with the record's version; None if missing, expired or unreadable.
+
+        A driver with ``touches_on_read`` refreshes the expiry here too.
+        """
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Store ``values`` only if the stored record is still the one core read.
+
+        * ``version is None``: create; store only if no live record exists.
+        * ``version`` an int: replace; store only if a live record exists and
+          its version is exactly ``version`` (a destroyed or expired record
+          never comes back).
+        * ``values == {}``: remove the record under the same condition.
+
+        A successful write gives the record a new version and restarts its
+        expiry. Return True when the condition held and the store changed,
+        False when it did not (core re-reads and merges). The check and the
+        write must be one atomic step for every thread, process and server.
+        """
 
 
 @dataclass(frozen=True)
 class Flavours:
     """How core calls one driver class, worked out once at startup.
 
-    ``async_names`` are the method names to await (``aread``... or, for an
-    async-only driver, ``read``...); ``None`` when the async flavour is missing
-    and sync methods run in a worker thread.
+    ``sync_ops`` are the operations with a plain method; ``async_methods`` maps
+    each operation with an ``async def`` method to that method's name
+    (``aread``..., or ``read``... in an async-only driver). An operation with
+    no async method runs its sync method in a worker thread.
     """
 
-    sync: bool
-    async_names: tuple[str, str, str, str] | None
+    sync_ops: frozenset[str]
+    async_methods: Mapping[str, str]
     #: The driver's ``async_library``: the loop its async methods need, if any.
     async_library: str | None = None
+    #: The driver offers the versioned capability in every flavour it has.
+    versioned: bool = False
+    #: The driver offers the tagging capability in every flavour it has.
+    tagging: bool = False
+    #: ``touches_on_read`` and its reads take ``touch=False`` to read without
+    #: refreshing the expiry (for ``touch_interval``).
+    read_touch_flag: bool = False
+
+    @property
+    def sync(self) -> bool:
+        """True when the four operations have plain (sync) methods."""
+        return all(op in self.sync_ops for op in CORE_OPS)
+
+    @property
+    def has_async(self) -> bool:
+        """True when the four operations have async methods."""
+        return all(op in self.async_methods for op in CORE_OPS)
 
     @property
     def label(self) -> str:
         """``"sync"``, ``"async"`` or ``"sync+async"``."""
-        if self.sync and self.async_names:
+        if self.sync and self.has_async:
             return "sync+async"
         return "sync" if self.sync else "async"
 
@@ -322,44 +463,91 @@ class Flavours:
 def flavours_of(cls: type, name: str = "") -> Flavours:
     """Inspect a driver class and report which flavours it implements.
 
-    Raises ConfigError when the class implements neither completely.
+    Raises ConfigError when the class implements neither completely, or only
+    half of the versioned capability.
     """
-
-    def kinds(names: Sequence[str]) -> list[bool | None]:
-        found: list[bool | None] = []
-        for attr in names:
-            fn = getattr(cls, attr, None)
-            found.append(None if fn is None else inspect.iscoroutinefunction(fn))
-        return found
-
-    plain = kinds(_SYNC)
-    prefixed = kinds(_ASYNC)
-    sync = all(k is False for k in plain)
-    if all(k is True for k in prefixed):
-        async_names: tuple[str, str, str, str] | None = _ASYNC
-    elif all(k is True for k in plain):
-        async_names = _SYNC
-    else:
-        async_names = None
-    if not sync and async_names is None:
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    sync_ops: set[str] = set()
+    async_methods: dict[str, str] = {}
+    for op in OPS:
+        plain = getattr(cls, op, None)
+        prefixed = getattr(cls, "a" + op, None)
+        if prefixed is not None and inspect.iscoroutinefunction(prefixed):
+            async_methods[op] = "a" + op
+        elif plain is not None and inspect.iscoroutinefunction(plain):
+            async_methods[op] = op
+        if plain is not None and not inspect.iscoroutinefunction(plain):
+            sync_ops.add(op)
+    sync = all(op in sync_ops for op in CORE_OPS)
+    has_async = all(op in async_methods for op in CORE_OPS)
+    if not sync and not has_async:
         raise ConfigError(
             "driver",
             name or cls.__qualname__,
-            f"{cls.__module__}.{cls.__qualname__} must define read/write/destroy/touch "
+            f"{where} must define read/write/destroy/touch "
             "(plain or async def) or aread/awrite/adestroy/atouch (async def)",
         )
+    sync_pair = all(op in sync_ops for op in VERSIONED_OPS)
+    async_pair = all(op in async_methods for op in VERSIONED_OPS)
+    offered = [op for op in VERSIONED_OPS if op in sync_ops or op in async_methods]
+    if offered and not (sync_pair or async_pair):
+        raise ConfigError(
+            "driver",
+            name or cls.__qualname__,
+            f"{where} defines {offered[0]} but not its partner: the versioned capability "
+            "needs both read_versioned and write_versioned (or their a-prefixed async twins)",
+        )
+    # Sync callers need the sync pair; async callers can fall back to it in a thread.
+    versioned = (sync_pair or (not sync and async_pair)) and (async_pair or sync_pair)
+    sync_tags = all(op in sync_ops for op in TAGGING_OPS)
+    async_tags = all(op in async_methods for op in TAGGING_OPS)
+    tagging = sync_tags or (not sync and async_tags)
     library = getattr(cls, "async_library", None)
     if library not in (None, "asyncio"):
         raise ConfigError(
-            f"{cls.__module__}.{cls.__qualname__}.async_library",
+            f"{where}.async_library",
             library,
             "'asyncio' (the async methods need asyncio's loop) or None (any loop)",
         )
-    return Flavours(sync=sync, async_names=async_names, async_library=library)
+    # Core reads with read_versioned when the driver is versioned, else with read.
+    reads = ("read_versioned", "aread_versioned") if versioned else ("read", "aread")
+    read_touch_flag = bool(getattr(cls, "touches_on_read", False)) and all(
+        "touch" in _parameters(getattr(cls, name))
+        for name in reads
+        if getattr(cls, name, None) is not None
+    )
+    return Flavours(
+        read_touch_flag=read_touch_flag,
+        sync_ops=frozenset(sync_ops),
+        async_methods=async_methods,
+        async_library=library,
+        versioned=versioned,
+        tagging=tagging,
+    )
+
+
+def _parameters(fn: Any) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def in_async_context() -> bool:
+    """True when called from a coroutine's thread of an event loop (asyncio or trio)."""
+    if on_asyncio():
+        return True
+    trio: Any = sys.modules.get("trio")  # imported, if a trio loop runs
+    return trio is not None and _on_trio(trio)
 
 
 def on_asyncio() -> bool:
     """True when called from a coroutine running on asyncio's event loop."""
+    # No asyncio loop runs before asyncio is imported, and core leaves importing it
+    # to the application: a WSGI app never pays for it.
+    asyncio: Any = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -367,26 +555,62 @@ def on_asyncio() -> bool:
     return True
 
 
-_OPS = ("read", "write", "destroy", "touch")
+async def acall(flavours: Flavours, driver: Any, op: str, *args: Any) -> Any:
+    """Await operation ``op`` (``"read"``, ``"write_versioned"``...) of ``driver``.
 
-
-async def acall(flavours: Flavours, driver: Any, op: int, *args: Any) -> Any:
-    """Await operation ``op`` (0 read, 1 write, 2 destroy, 3 touch) of ``driver``.
-
-    A driver without the async flavour runs in a worker thread, never on the
-    loop; so does one whose async flavour needs asyncio, on another loop (trio).
+    A driver without an async method for ``op`` runs the sync one in a worker
+    thread, never on the loop; so does one whose async flavour needs asyncio,
+    on another loop (trio).
     """
-    names = flavours.async_names
-    if names is not None and (flavours.async_library is None or on_asyncio()):
-        return await getattr(driver, names[op])(*args)
-    if not flavours.sync:
+    name = flavours.async_methods.get(op)
+    if name is not None and (flavours.async_library is None or on_asyncio()):
+        return await getattr(driver, name)(*args)
+    if op not in flavours.sync_ops:
         raise UnsupportedEventLoopError(
             f"this session driver has only an async flavour, and it needs asyncio's "
             f"event loop ({type(driver).__module__}.{type(driver).__qualname__}."
             f"async_library = 'asyncio'), but it was called on another loop (trio?). "
             "Run the application on asyncio, or use a driver with a sync flavour"
         )
-    return await anyio.to_thread.run_sync(getattr(driver, _OPS[op]), *args)
+    return await in_worker_thread(getattr(driver, op), *args)
+
+
+async def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run in a worker thread of the running event loop.
+
+    Each loop's own thread API is used, so core needs no async library of its
+    own: asyncio's default executor (context variables carried over), or
+    trio's worker threads. Any other loop is refused with a clear error.
+    """
+    if on_asyncio():
+        return await sys.modules["asyncio"].to_thread(fn, *args)
+    # Trio is the only other loop core runs on; running on it means it is imported.
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError(
+            "sessions runs sync drivers in worker threads on asyncio or trio only, "
+            f"and {getattr(fn, '__qualname__', fn)!r} was awaited outside both"
+        )
+    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on the running event loop, asyncio's or trio's (no async library needed)."""
+    if on_asyncio():
+        await sys.modules["asyncio"].sleep(seconds)
+        return
+    trio: Any = sys.modules.get("trio")
+    if trio is None or not _on_trio(trio):
+        raise UnsupportedEventLoopError("sessions runs on asyncio or trio only")
+    await trio.sleep(seconds)
+
+
+def _on_trio(trio: Any) -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def declared_options(cls: Any) -> Sequence[Option]:
@@ -394,19 +618,41 @@ def declared_options(cls: Any) -> Sequence[Option]:
     return tuple(getattr(cls, "options", ()))
 
 
+def _where(name: str, option: str, given: Mapping[str, Any]) -> str:
+    """How an option is named in errors: its variable too, when read from the environment."""
+    path = f"drivers.{name}.{option}"
+    variable = getattr(given, "env_names", {}).get(option)
+    return f"{variable} ({path})" if variable else path
+
+
 def validate_options(name: str, cls: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``given`` against the class's declared options; fill in defaults."""
+    """Check ``given`` against the class's declared options; fill in defaults.
+
+    An unknown option names the closest declared one; options read by
+    :meth:`SessionConfig.from_env` are named by their environment variable.
+    """
     declared = {opt.name: opt for opt in declared_options(cls)}
     unknown = sorted(set(given) - set(declared))
     if unknown:
+        bad = unknown[0]
         valid = ", ".join(sorted(declared)) or "none (this driver takes no options)"
-        raise ConfigError(
-            f"drivers.{name}.{unknown[0]}", given[unknown[0]], f"valid options: {valid}"
-        )
+        env_names = getattr(given, "env_names", {})
+        if bad in env_names:
+            prefix = f"SESSION_{name.upper()}_"
+            settable = [prefix + o.upper() for o, opt in declared.items() if opt.type is not object]
+            near = closest(env_names[bad], [*settable, *getattr(given, "nearby", ())])
+            valid = f"valid: {', '.join(settable) or 'none (this driver takes no options)'}"
+        else:
+            near = closest(bad, declared)
+            valid = f"valid options: {valid}"
+        hint = f"did you mean {near}? " if near else ""
+        raise ConfigError(_where(name, bad, given), given[bad], f"unknown option; {hint}{valid}")
     result: dict[str, Any] = {}
     for opt in declared.values():
         if opt.name in given:
-            result[opt.name] = opt.coerce(name, given[opt.name])
+            result[opt.name] = opt.coerce(
+                name, given[opt.name], where=_where(name, opt.name, given)
+            )
         elif opt.required:
             raise ConfigError(f"drivers.{name}.{opt.name}", None, f"required: {opt.help}")
         else:

@@ -6,6 +6,8 @@ misconfiguration is fixed from the message alone.
 
 from __future__ import annotations
 
+from .redact import redact, redact_text
+
 
 class SessionError(Exception):
     """Base class of every error this library raises."""
@@ -16,13 +18,15 @@ class ConfigError(SessionError, ValueError):
 
     Raised at startup (when :class:`~sessions.SessionConfig` or
     :class:`~sessions.SessionManager` is built), never during a request.
+    ``given`` is kept (and printed) with credentials masked: a password in a
+    URL, or the whole value of a secret-named field (see :mod:`sessions.redact`).
     """
 
     def __init__(self, field: str, given: object, valid: str) -> None:
         self.field = field
-        self.given = given
+        self.given = redact(given, field)
         self.valid = valid
-        super().__init__(f"invalid session config {field}={given!r}: {valid}")
+        super().__init__(f"invalid session config {field}={self.given!r}: {valid}")
 
 
 class DriverNotFoundError(SessionError, LookupError):
@@ -45,8 +49,8 @@ class DriverError(SessionError):
         self.operation = operation
         self.address = address
         super().__init__(
-            f"session driver {driver!r} failed to {operation} at {address}: "
-            f"{type(cause).__name__}: {cause}"
+            f"session driver {driver!r} failed to {operation} at {redact_text(address)}: "
+            f"{type(cause).__name__}: {redact_text(str(cause))}"
         )
 
 
@@ -76,3 +80,7 @@ class CookieTooLargeError(SessionError):
 
 class UnsupportedEventLoopError(SessionError, RuntimeError):
     """An async-only driver that needs asyncio was called on another event loop."""
+
+
+class TaggingNotSupportedError(SessionError):
+    """The driver cannot find sessions by tag (``session.tag()``, ``manager.sessions``)."""

@@ -23,22 +23,34 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context
+from flask import request as flask_request
 from flask import session as current_flask_session
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
 from .config import SessionConfig
 from .cookies import parse_cookie_header
+from .csrf import FORM_FIELD, HEADER, SAFE_METHODS, rejection
 from .driver import RequestContext
 from .exclude import ExcludedPaths
 from .jinja import install, template_globals
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
 
-__all__ = ["FLASHES_KEY", "FlaskSession", "FlaskSessions", "SessionsInterface"]
+__all__ = [
+    "FLASHES_KEY",
+    "FlaskSession",
+    "FlaskSessions",
+    "SessionsInterface",
+    "csrf_protect",
+    "response_cookies",
+    "session",
+    "vary_on_cookie",
+]
 
 #: The session key Flask's ``flash()`` and ``get_flashed_messages()`` use.
 FLASHES_KEY = "_flashes"
@@ -102,9 +114,7 @@ class FlaskSession(Session, SessionMixin):
         if value:
             # In-place edits of nested values are invisible to the session, so
             # any top-level key may have changed.
-            self._writable("mark the session modified")
-            self._modified = True
-            self._changed.update(self._values)
+            self.mark_modified()
         else:
             self._modified = False
 
@@ -244,6 +254,9 @@ class SessionsInterface(SessionInterface):
     ``save_session`` commits it and adds its ``Set-Cookie`` headers to the
     response. Flask's ``SESSION_COOKIE_*`` settings are not used: the cookie
     follows the :class:`~sessions.SessionConfig`.
+
+    A 5xx response (which includes the 500 of a view that raised) commits
+    nothing and sets no cookie, unless the config's ``commit_on_error`` is true.
     """
 
     null_session_class = _ExcludedSession
@@ -251,23 +264,28 @@ class SessionsInterface(SessionInterface):
     def __init__(self, manager: SessionManager, exclude_paths: Iterable[str] = ()) -> None:
         self.manager = manager
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(manager.config.cookie.secure)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
         """Read the request's session; None (an empty, read-only one) on excluded paths."""
         if self._exclude and request.path in self._exclude:
             return None
         header = request.environ.get("HTTP_COOKIE")
+        https = request.scheme == "https"
+        if self._proxy.active and not https:
+            self._proxy.check_wsgi(request.environ)
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=request.scheme == "https",
-            scope=request.environ,
+            parse_cookie_header([header]) if header else {}, https=https, scope=request.environ
         )
 
         def form() -> MultiDict[str, str]:
             return request.form
 
         session = FlaskSession(self.manager, context, form=form)
-        session.initiate()
+        if self.manager.config.lazy:
+            session.defer()  # read on first use
+        else:
+            session.initiate()
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
@@ -276,25 +294,44 @@ class SessionsInterface(SessionInterface):
             # Flask's error handler saves the session again after a failed
             # save: the store already failed (or timed out) once this request.
             return
-        try:
-            session.commit()
-        except Exception:
-            session._commit_failed = True
-            raise
-        context = session._context
-        config = self.manager.config
-        if session.initiated and not session.readonly:
-            wanted = config.age_seconds if session._is_permanent() else None
-            for name, cookie in list(context.outgoing.items()):
-                if cookie.max_age != 0 and cookie.max_age != wanted:
-                    context.outgoing[name] = dataclasses.replace(cookie, max_age=wanted)
-        for value in context.headers():
-            response.headers.add("Set-Cookie", value)
-        if session.accessed:
-            _vary_on_cookie(response)
+        if response.status_code >= 500 and not self.manager.config.commit_on_error:
+            return  # a server error keeps the request's half-done changes out
+        if session.initiated:
+            try:
+                session.commit()
+            except Exception:
+                session._commit_failed = True
+                raise
+        add_response_headers(session, response)
 
 
-def _vary_on_cookie(response: Response) -> None:
+def add_response_headers(session: FlaskSession, response: Any) -> None:
+    """Add a committed session's cookies, ``Vary: Cookie`` and ``Cache-Control: private``."""
+    cookies = response_cookies(session)
+    for value in cookies:
+        response.headers.add("Set-Cookie", value)
+    if cookies or session.accessed:
+        vary_on_cookie(response)
+    if cookies and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "private"
+
+
+def response_cookies(session: FlaskSession) -> list[str]:
+    """``Set-Cookie`` values of a committed session, with Max-Age following ``permanent``."""
+    context = session._context
+    if session.initiated and not session.readonly:
+        own = session.expiry
+        wanted = None
+        if session._is_permanent():
+            wanted = own if own else session._manager.config.age_seconds
+        for name, cookie in list(context.outgoing.items()):
+            if cookie.max_age != 0 and cookie.max_age != wanted:
+                context.outgoing[name] = dataclasses.replace(cookie, max_age=wanted)
+    return context.headers()
+
+
+def vary_on_cookie(response: Any) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header (a Flask or Quart response)."""
     # What ``response.vary.add("Cookie")`` does, without parsing the header
     # into a HeaderSet on every response (a measurable share of each request).
     vary = response.headers.get("Vary")
@@ -302,6 +339,38 @@ def _vary_on_cookie(response: Response) -> None:
         response.headers["Vary"] = "Cookie"
     elif "cookie" not in {part.strip().lower() for part in vary.split(",")}:
         response.headers["Vary"] = f"{vary}, Cookie"
+
+
+def session() -> FlaskSession:
+    """The current request's session, typed as our :class:`FlaskSession`.
+
+    ``flask.session`` is the same object, but typed by Flask as its own
+    ``SessionMixin``; use this accessor where mypy should see ``get``/``put``,
+    ``flash``, ``regenerate()``... ::
+
+        from sessions.flask import session
+
+        @app.post("/cart")
+        def add() -> Response:
+            session().increment("cart.items")
+
+    Raises:
+        RuntimeError: called outside a request.
+        LookupError: this request has no session of ours: :class:`FlaskSessions`
+            is not installed on the app, or the path is excluded.
+    """
+    if not has_request_context():
+        raise RuntimeError(
+            "sessions.flask.session() was called outside a request: call it in a view, "
+            "a before/after-request function, or a test_request_context()"
+        )
+    found = cast(Any, current_flask_session)._get_current_object()
+    if isinstance(found, FlaskSession):
+        return found
+    raise LookupError(
+        f"flask.session is a {type(found).__name__}, not a sessions session: install "
+        "sessions.flask.FlaskSessions(app) and check its exclude_paths"
+    )
 
 
 def _current_session() -> Session | None:
@@ -377,3 +446,44 @@ class FlaskSessions:
             # Flask injects its own (writable) ``session`` into every template
             # context; a later context processor replaces it with the read-only view.
             app.context_processor(lambda: template_globals(_current_session))
+
+
+def csrf_protect(
+    app: Flask,
+    *,
+    exempt_paths: Iterable[str] = (),
+    field_name: str = FORM_FIELD,
+    header_name: str = HEADER,
+) -> None:
+    """Refuse unsafe-method requests (POST, PUT, PATCH, DELETE) without a valid
+    CSRF token with a 403, before the view runs.
+
+    The token (``session.csrf_token()``, or ``{{ csrf_token() }}`` in a
+    template) is read from the ``X-CSRF-Token`` header or the ``csrf_token``
+    form field. Call it after :class:`FlaskSessions`. See :mod:`sessions.csrf`.
+    """
+    if "sessions" not in app.extensions:
+        raise RuntimeError(
+            "csrf_protect(app) needs the session: install FlaskSessions on the app first"
+        )
+    exempt = ExcludedPaths(exempt_paths)
+
+    def check_csrf() -> Response | None:
+        request = flask_request
+        if request.method in SAFE_METHODS or (exempt and request.path in exempt):
+            return None
+        current = _current_session()
+        if current is None:
+            # Fail closed: a path FlaskSessions excludes has no session to check against.
+            reason: str | None = (
+                "CSRF check failed: this path has no session (FlaskSessions excludes it); "
+                "list it in csrf_protect()'s exempt_paths too"
+            )
+        else:
+            token = request.headers.get(header_name) or request.form.get(field_name)
+            reason = rejection(current, token, field_name, header_name)
+        if reason is None:
+            return None
+        return Response(f"403 Forbidden\n\n{reason}\n", 403, mimetype="text/plain")
+
+    app.before_request(check_csrf)

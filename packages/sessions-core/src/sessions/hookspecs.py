@@ -27,6 +27,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "sessions_committed",
+    "sessions_conflict",
     "sessions_decode_failed",
     "sessions_destroyed",
     "sessions_initiated",
@@ -149,6 +150,24 @@ def sessions_destroyed(session_id: str, driver: str) -> None:
 
 
 @hookspec
+def sessions_conflict(session_id: str, outcome: str, attempts: int, driver: str) -> None:
+    """A commit met a change that another request committed to the same session.
+
+    Only drivers with the versioned capability detect this. The response
+    succeeds either way; this hook is for monitoring how often requests overlap.
+
+    Args:
+        session_id: the storage key being committed.
+        outcome: `"merged"` (this request's changes were replayed onto the newer
+            record and stored) or `"dropped"` (the record was destroyed meanwhile,
+            by a logout, a regenerate or an expiry, so this request's changes to it
+            were discarded rather than bringing it back).
+        attempts: compare-and-set attempts the commit made.
+        driver: the configured driver name.
+    """
+
+
+@hookspec
 def sessions_decode_failed(source: str, reason: str, driver: str) -> None:
     """A cookie or stored payload failed to verify or decode.
 
@@ -170,5 +189,6 @@ LIFECYCLE_HOOKS = (
     "sessions_committed",
     "sessions_migrated",
     "sessions_destroyed",
+    "sessions_conflict",
     "sessions_decode_failed",
 )

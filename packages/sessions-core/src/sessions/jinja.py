@@ -1,4 +1,5 @@
-"""Jinja integration: ``session`` and ``flash_messages`` in templates, read-only.
+"""Jinja integration: ``session`` and ``flash_messages`` in templates, read-only,
+and ``csrf_token()`` for forms.
 
 Templates can look values up (``session.get('cart', 0)``,
 ``flash_messages.get('errors.title')``, ``flash_messages.has(...)``,
@@ -8,6 +9,8 @@ view, not of the template that renders its result.
 
 * Starlette / FastAPI: pass :func:`context_processor` to ``Jinja2Templates``.
 * Flask: :class:`sessions.flask.FlaskSessions` installs both names itself.
+* Litestar: :func:`install_from_request` (templates are rendered with the
+  request in their context).
 * Anything else: :func:`install` with a function that returns the current session.
 
 This module never imports a web framework, and Jinja only when :func:`install` runs.
@@ -26,10 +29,12 @@ if TYPE_CHECKING:
     import jinja2
 
 __all__ = [
+    "TemplateCsrfToken",
     "TemplateFlashMessages",
     "TemplateSession",
     "context_processor",
     "install",
+    "install_from_request",
     "template_globals",
 ]
 
@@ -152,9 +157,38 @@ class TemplateFlashMessages(_ReadOnlyView):
     _mapping = _messages
 
 
+class TemplateCsrfToken:
+    """The ``csrf_token()`` template global: the current session's CSRF token.
+
+    ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">``.
+    The one template call that may write the session: issuing the first token
+    stores it (see :mod:`sessions.csrf`).
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Session | SessionSource | None) -> None:
+        self._source = _ReadOnlyView(source)._source
+
+    def __call__(self) -> str:
+        from .csrf import csrf_token
+
+        session = self._source()
+        if session is None or not session.initiated:
+            raise RuntimeError(
+                "csrf_token() needs the request's session: render the template inside a "
+                "request handled by the session middleware (and not on an excluded path)"
+            )
+        return csrf_token(session)
+
+
 def template_globals(source: Session | SessionSource | None) -> dict[str, Any]:
-    """``{"session": ..., "flash_messages": ...}`` read-only views over ``source``."""
-    return {"session": TemplateSession(source), "flash_messages": TemplateFlashMessages(source)}
+    """``session`` and ``flash_messages`` read-only views over ``source``, and ``csrf_token``."""
+    return {
+        "session": TemplateSession(source),
+        "flash_messages": TemplateFlashMessages(source),
+        "csrf_token": TemplateCsrfToken(source),
+    }
 
 
 def context_processor(request: Any) -> dict[str, Any]:
@@ -176,10 +210,41 @@ def context_processor(request: Any) -> dict[str, Any]:
 
 
 def install(environment: jinja2.Environment, current: SessionSource) -> None:
-    """Add read-only ``session`` and ``flash_messages`` globals to ``environment``.
+    """Add read-only ``session`` and ``flash_messages``, and ``csrf_token()``, to ``environment``.
 
     ``current`` returns the session of the request being rendered (None
     outside one); it is called on every lookup, so one environment serves
     every request.
     """
     environment.globals.update(template_globals(current))
+
+
+_TEMPLATE_NAMES = frozenset(("session", "flash_messages"))
+
+
+def install_from_request(environment: jinja2.Environment, request_key: str = "request") -> None:
+    """Give templates read-only ``session`` and ``flash_messages`` taken from the
+    request each template is rendered with.
+
+    For frameworks that put the request into every template context (Litestar's
+    ``Template`` responses do, as ``request``) but have no context processors.
+    The request is anything with an ASGI ``scope`` holding our session. A
+    ``session`` or ``flash_messages`` passed in the context explicitly wins.
+    """
+    from jinja2.utils import missing
+
+    base: Any = environment.context_class
+
+    class SessionContext(base):  # type: ignore[misc]
+        """Resolves the two names from the request when the context lacks them."""
+
+        def resolve_or_missing(self, key: str) -> Any:
+            value = super().resolve_or_missing(key)
+            if value is not missing or key not in _TEMPLATE_NAMES:
+                return value
+            request = super().resolve_or_missing(request_key)
+            scope = getattr(request, "scope", None)
+            found = scope.get("session") if isinstance(scope, Mapping) else None
+            return template_globals(found if isinstance(found, Session) else None)[key]
+
+    environment.context_class = SessionContext

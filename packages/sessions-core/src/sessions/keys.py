@@ -15,9 +15,11 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
+from typing import NamedTuple
 
 __all__ = [
     "IdSigner",
+    "Opened",
     "derive_keys",
     "is_storage_key",
     "new_token",
@@ -26,6 +28,9 @@ __all__ = [
 
 TOKEN_LENGTH = 43
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_STAMP = re.compile(r"[0-9a-z]{1,10}")
+#: A signature is base64url HMAC-SHA256: 43 characters, like a token.
+_MAC_LENGTH = 43
 SIGNATURE_LABEL = b"sessions/v1/id-cookie-signature"
 
 
@@ -72,11 +77,27 @@ def derive_keys(secrets_: Sequence[str], label: bytes, length: int = 32) -> list
     ]
 
 
+class Opened(NamedTuple):
+    """A verified id cookie."""
+
+    token: str
+    #: Signed with the current secret (a fallback's cookie is re-signed).
+    current: bool
+    #: The storage key of the token.
+    storage_key: str
+    #: When the session's expiry was last refreshed (epoch seconds), for
+    #: ``touch_interval``; None for a cookie that carries no such time.
+    touched: int | None = None
+
+
 class IdSigner:
     """Signs and verifies the session id cookie: ``<token>.<hmac-sha256>``.
 
-    Only the current key signs; every key (current, then fallbacks) verifies.
-    The MAC covers the cookie name, so a cookie cannot be moved to another name.
+    With a touch time (``touch_interval``), the cookie is
+    ``<token>.<time, base 36>.<hmac-sha256>`` and the MAC covers the time too,
+    so a client cannot postpone or bring forward its session's refresh. Only the
+    current key signs; every key (current, then fallbacks) verifies. The MAC
+    covers the cookie name, so a cookie cannot be moved to another name.
     """
 
     __slots__ = ("_cache_size", "_macs", "_verified")
@@ -93,29 +114,30 @@ class IdSigner:
         ]
         # A returning browser sends the same value on every request; only values
         # that verified are kept, so nothing a client invents ever gets in.
-        self._verified: dict[str, tuple[str, bool, str]] = {}
+        self._verified: dict[str, Opened] = {}
 
-    def _mac(self, index: int, token: str) -> str:
+    def _mac(self, index: int, signed: str) -> str:
         mac = self._macs[index].copy()
-        mac.update(token.encode("ascii"))
+        mac.update(signed.encode("ascii"))
         return _b64(mac.digest())
 
-    def sign(self, token: str) -> str:
-        """Return the cookie value for ``token``."""
-        return f"{token}.{self._mac(0, token)}"
+    def sign(self, token: str, touched: int | None = None) -> str:
+        """Return the cookie value for ``token`` (carrying ``touched``, epoch seconds, if given)."""
+        signed = token if touched is None else f"{token}.{_base36(touched)}"
+        return f"{signed}.{self._mac(0, signed)}"
 
-    def open(self, value: str) -> tuple[str, bool, str] | None:
-        """``(token, signed_with_current_key, storage_key)`` of a valid value, else ``None``.
+    def open(self, value: str) -> Opened | None:
+        """The :class:`Opened` cookie of a valid value, else ``None``.
 
         Verified values are remembered, so a returning browser costs one dict lookup.
         """
         hit = self._verified.get(value)
         if hit is not None:
             return hit
-        verified = self.verify(value)
+        verified = self._verify(value)
         if verified is None:
             return None
-        opened = (verified[0], verified[1], storage_key(verified[0]))
+        opened = Opened(verified[0], verified[1], storage_key(verified[0]), verified[2])
         if len(self._verified) >= self._cache_size:
             # Evict the oldest entry (dicts keep insertion order).
             self._verified.pop(next(iter(self._verified)), None)
@@ -123,27 +145,51 @@ class IdSigner:
         return opened
 
     def verify(self, value: str) -> tuple[str, bool] | None:
-        """``(token, signed_with_current_key)`` of a validly signed value, else ``None``.
+        """``(token, signed_with_current_key)`` of a validly signed value, else ``None``."""
+        verified = self._verify(value)
+        return None if verified is None else (verified[0], verified[1])
 
-        Anything that is not exactly a token and a signature is rejected before
-        any MAC is computed; MACs are compared in constant time.
+    def _verify(self, value: str) -> tuple[str, bool, int | None] | None:
+        """``(token, current, touched)`` of a validly signed value, else ``None``.
+
+        Anything that is not exactly a token, an optional time and a signature
+        is rejected before any MAC is computed; MACs are compared in constant time.
         """
+        size = len(value)
         if (
-            len(value) != 2 * TOKEN_LENGTH + 1
+            size < 2 * TOKEN_LENGTH + 1
             or value[TOKEN_LENGTH] != "."
+            or value[size - _MAC_LENGTH - 1] != "."
             or not value.isascii()  # compare_digest takes ASCII str only
         ):
             return None
         token = value[:TOKEN_LENGTH]
         if _TOKEN.fullmatch(token) is None:
             return None
-        given = value[TOKEN_LENGTH + 1 :]
+        signed = value[: size - _MAC_LENGTH - 1]
+        touched: int | None = None
+        if size != 2 * TOKEN_LENGTH + 1:
+            stamp = signed[TOKEN_LENGTH + 1 :]
+            if _STAMP.fullmatch(stamp) is None:
+                return None
+            touched = int(stamp, 36)
+        given = value[size - _MAC_LENGTH :]
         for index in range(len(self._macs)):
-            if hmac.compare_digest(self._mac(index, token), given):
-                return token, index == 0
+            if hmac.compare_digest(self._mac(index, signed), given):
+                return token, index == 0, touched
         return None
 
     def unsign(self, value: str) -> str | None:
         """Return the token of a validly signed cookie value, else ``None``."""
         verified = self.verify(value)
         return None if verified is None else verified[0]
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if not number:
+            return text

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .collection import SessionCollection
 from .config import SessionConfig
 from .driver import (
     DriverConfig,
@@ -18,49 +20,62 @@ from .driver import (
     on_asyncio,
     validate_options,
 )
-from .errors import ConfigError
+from .errors import ConfigError, TaggingNotSupportedError
+from .hookspecs import LIFECYCLE_HOOKS
 from .keys import IdSigner
 from .plugins import Plugins, load_plugins
 from .session import Session
 
 __all__ = ["SessionManager"]
 
-_LIFECYCLE = (
-    "sessions_initiated",
-    "sessions_committed",
-    "sessions_migrated",
-    "sessions_destroyed",
-    "sessions_decode_failed",
-)
+log = logging.getLogger("sessions")
+#: First-party drivers with the tagging capability, for error messages.
+TAGGING_DRIVERS = ("memory", "file", "redis", "sql")
 
 
 class SessionManager:
     """Builds the selected driver once and hands out a :class:`Session` per request.
 
     Data flows one way: config -> manager -> per-request session -> driver.
-    The driver (and its pools or clients) is created on first use, which the
-    integrations trigger when they are constructed, so a bad driver or driver
-    option fails at application startup.
+    The selected driver is resolved and its options validated when the manager
+    is built, so a missing driver or a misspelt option fails at startup, not on
+    the first request. The driver instance (and its pools or clients) is
+    created on first use, which the integrations trigger when constructed.
 
     Args:
         config: the validated configuration.
         autoload_plugins: load installed driver packages through entry points
-            (``False`` keeps only core's drivers and those added with :meth:`extend`).
+            (``False`` keeps only core's drivers and those given in ``drivers``).
+        drivers: drivers the application adds without packaging them,
+            ``{"name": factory}``, selectable as ``driver=name`` (see :meth:`extend`).
     """
 
-    def __init__(self, config: SessionConfig, *, autoload_plugins: bool = True) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        autoload_plugins: bool = True,
+        drivers: Mapping[str, Callable[[DriverConfig], Any]] | None = None,
+    ) -> None:
         if not isinstance(config, SessionConfig):
             raise TypeError(f"SessionManager needs a SessionConfig, got {type(config).__name__}")
         self.config = config
         self.signer = IdSigner(config.secrets, config.cookie_name)
         self._autoload = autoload_plugins
         self._plugins: Plugins | None = None
-        self._extensions: dict[str, Callable[[DriverConfig], Any]] = {}
+        self._extensions: dict[str, Callable[[DriverConfig], Any]] = dict(drivers or {})
         self._driver: Any = None
         self._flavours: Flavours | None = None
+        self._for_request: Callable[[RequestContext], Any] | None = None
         self._lock = threading.Lock()
         self.lifecycle_hooks: Any = None
         self.touches_on_read = False
+        self.blocking = True
+        self._resolved: tuple[Callable[[DriverConfig], Any], dict[str, Any]] | None = None
+        self._collection: SessionCollection | None = None
+        if config.enabled and config.driver not in self._extensions:
+            # Fail now, at startup: an unknown driver, a broken plugin or a bad option.
+            self._resolve()
 
     # -- plugins and drivers -----------------------------------------------------
 
@@ -76,7 +91,10 @@ class SessionManager:
 
         ``factory`` is a driver class (or any callable) taking a
         :class:`~sessions.driver.DriverConfig`; its ``options`` attribute, if
-        any, declares the options it accepts. Call this before the first request.
+        any, declares the options it accepts. A plain class with just
+        ``read``/``write``/``destroy``/``touch`` works. Passing
+        ``drivers={name: factory}`` to the constructor does the same and is
+        checked at startup; call this before the first request.
         """
         if self._driver is not None and name == self.config.driver:
             raise RuntimeError(
@@ -84,6 +102,20 @@ class SessionManager:
                 "call it before the first request"
             )
         self._extensions[name] = factory
+        if name == self.config.driver:
+            self._resolved = None
+            if self.config.enabled:
+                self._resolve()
+
+    def _resolve(self) -> tuple[Callable[[DriverConfig], Any], dict[str, Any]]:
+        if self._resolved is None:
+            name = self.config.driver
+            factory = self._factory(name)
+            options = validate_options(name, factory, self.config.driver_options(name))
+            if isinstance(factory, type):
+                flavours_of(factory, name)  # a class that is no driver fails now too
+            self._resolved = (factory, options)
+        return self._resolved
 
     def _factory(self, name: str) -> Callable[[DriverConfig], Any]:
         if name in self._extensions:
@@ -109,10 +141,9 @@ class SessionManager:
 
     def _build(self) -> None:
         name = self.config.driver
-        factory = self._factory(name)
-        options = validate_options(name, factory, self.config.driver_options(name))
+        factory, options = self._resolve()
         hooks = self.plugins.pm.hook
-        active = any(getattr(hooks, h).get_hookimpls() for h in _LIFECYCLE)
+        active = any(getattr(hooks, h).get_hookimpls() for h in LIFECYCLE_HOOKS)
         self.lifecycle_hooks = hooks if active else None
         driver_config = DriverConfig(
             name=name,
@@ -121,19 +152,72 @@ class SessionManager:
             session=self.config,
             notify_decode_failed=self._notify_driver_decode_failed,
         )
-        driver = factory(driver_config)
+        plain: Callable[[], Any] = factory  # type: ignore[assignment]
+        driver = factory(driver_config) if _takes_config(factory) else plain()
         self._flavours = flavours_of(type(driver), name)
         self.touches_on_read = bool(getattr(driver, "touches_on_read", False))
+        self.blocking = bool(getattr(driver, "blocking", True))
+        per_request = getattr(driver, "for_request", None)
+        self._for_request = per_request if callable(per_request) else None
         self._driver = driver
+
+    def request_driver(self, context: RequestContext) -> Any:
+        """The driver for one request: its ``for_request(context)``, or the driver itself."""
+        driver = self.driver
+        per_request = self._for_request
+        return driver if per_request is None else per_request(context)
 
     def _notify_driver_decode_failed(self, source: str, reason: str) -> None:
         self.report_decode_failure(source, reason)
 
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call lifecycle hook ``hook`` on every plugin, each in isolation.
+
+        A plugin whose hook raises is logged with its name and skipped: an
+        audit plugin's bug must never turn a request (or a garbage cookie
+        anyone can send) into an error page.
+        """
+        if self.lifecycle_hooks is None:
+            return
+        caller = getattr(self.lifecycle_hooks, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception:
+                log.exception(
+                    "sessions: plugin %r raised in hook %s; ignored", impl.plugin_name, hook
+                )
+
     def report_decode_failure(self, source: str, reason: str) -> None:
         """Tell plugins a cookie or payload failed to verify or decode."""
         if self.lifecycle_hooks is not None:
-            self.lifecycle_hooks.sessions_decode_failed(
-                source=source, reason=reason, driver=self.config.driver
+            self.notify(
+                "sessions_decode_failed", source=source, reason=reason, driver=self.config.driver
+            )
+
+    def report_conflict(self, session_id: str, outcome: str, attempts: int) -> None:
+        """Log, and tell plugins, that a commit met a concurrent change to its session."""
+        if outcome == "dropped":
+            log.warning(
+                "sessions: session %s was destroyed by another request while this one "
+                "ran; this request's changes to it were dropped",
+                session_id[:12],
+            )
+        else:
+            log.info(
+                "sessions: session %s was changed by another request; merged after %d attempts",
+                session_id[:12],
+                attempts,
+            )
+        if self.lifecycle_hooks is not None:
+            self.notify(
+                "sessions_conflict",
+                session_id=session_id,
+                outcome=outcome,
+                attempts=attempts,
+                driver=self.config.driver,
             )
 
     def require_sync(self) -> None:
@@ -145,6 +229,23 @@ class SessionManager:
                 "this driver is async-only, so it cannot serve a sync (WSGI) application; "
                 "use an ASGI application or a driver with sync methods",
             )
+
+    def require_tagging(self) -> None:
+        """Raise unless the driver can find sessions by tag."""
+        if not self.flavours.tagging:
+            raise TaggingNotSupportedError(
+                f"session driver {self.config.driver!r} cannot find sessions by tag, so "
+                "session.tag() and manager.sessions.tagged()/destroy_tagged() are not "
+                f"available with it; drivers that can: {', '.join(TAGGING_DRIVERS)}"
+            )
+
+    @property
+    def sessions(self) -> SessionCollection:
+        """The stored sessions: list a user's, end one or all (see :mod:`sessions.collection`)."""
+        collection = self._collection
+        if collection is None:
+            collection = self._collection = SessionCollection(self)
+        return collection
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -200,3 +301,17 @@ class SessionManager:
             await aclose()
         else:
             self.close()
+
+
+def _takes_config(factory: Callable[..., Any]) -> bool:
+    """False for a factory that takes no argument (a plain class with just the four methods)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return True
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return any(p.kind in positional for p in signature.parameters.values())

@@ -451,7 +451,11 @@ class Plugins:
         if name in FIRST_PARTY:
             hint = f" Install it with: pip install {FIRST_PARTY[name]}"
         else:
-            hint = " Check the spelling, or install the package that provides it."
+            hint = (
+                " Check the spelling, or install the package that provides it. An "
+                "unpackaged driver is passed as SessionManager(config, "
+                f"drivers={{{name!r}: YourDriver}})."
+            )
         raise DriverNotFoundError(
             f"no session driver named {name!r} is installed (installed: {installed}).{hint}"
         )

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .changes import Changes
 from .codec import check_value
-from .driver import acall, on_asyncio
-from .errors import NotANumberError, ReadOnlySessionError, SessionNotInitiatedError
+from .commits import CommitPlan, Outcome
+from .driver import Record, acall, in_async_context, on_asyncio, sleep
+from .durations import parse_age
+from .errors import (
+    NotANumberError,
+    ReadOnlySessionError,
+    SessionNotInitiatedError,
+)
 from .flash import FlashMessages
 from .keys import new_token, storage_key
 from .paths import delete_path, get_path, has_path, set_path
+from .record import AGE_KEY, CREATED_KEY, FLASH_KEY, TAG_KEY
 
 if TYPE_CHECKING:
     from .driver import RequestContext
@@ -20,9 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = ["FLASH_KEY", "Session"]
 
-#: Where the flash messages for the next request are kept in the stored dict.
-FLASH_KEY = "__flash__"
 _MISSING: Any = object()
+# Shared, never mutated: what an uninitiated session holds.
+_NO_VALUES: dict[str, Any] = {}
+_NO_FLASH = FlashMessages({})
+_META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
+#: The longest tag ``session.tag()`` accepts.
+MAX_TAG_LENGTH = 256
 
 
 def _form_dict(data: Any) -> dict[str, Any]:
@@ -50,14 +64,17 @@ class Session(MutableMapping[str, Any]):
     """
 
     __slots__ = (
-        "_changed",
-        "_cleared",
+        "_changes",
         "_context",
         "_driver",
+        "_failed",
+        "_flash_messages",
         "_flashed",
         "_form",
         "_had_flash",
+        "_lazy",
         "_manager",
+        "_meta",
         "_modified",
         "_old_id",
         "_reflashed",
@@ -65,8 +82,10 @@ class Session(MutableMapping[str, Any]):
         "_signed",
         "_stored",
         "_token",
+        "_touched_at",
         "_values",
-        "flash_messages",
+        "_version",
+        "accessed",
         "fresh",
         "initiated",
         "readonly",
@@ -80,24 +99,27 @@ class Session(MutableMapping[str, Any]):
         *,
         form: Callable[[], Any] | None = None,
     ) -> None:
+        # Only what is read before initiation is set here: a lazy request that
+        # never uses its session pays for nothing more. _begin() sets the rest.
         self._manager = manager
         self._context = context
-        self._driver: Any = None
         self._form = form
-        self._token = ""
-        self._signed: str | None = None
+        #: ``(readonly,)`` while a lazy session waits for its first use.
+        self._lazy: tuple[bool] | None = None
+        #: The application read or wrote the session (responses then vary on Cookie).
+        self.accessed = False
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
         self.session_id = ""
         self.fresh = False
         self.initiated = False
         self.readonly = False
-        self._values: dict[str, Any] = {}
-        self.flash_messages = FlashMessages()
-        self._reset_tracking()
+        self._values: dict[str, Any] = _NO_VALUES
 
     def _reset_tracking(self) -> None:
-        self._changed: set[str] = set()
-        self._cleared = False
+        #: Set while a commit runs; cleared when it finished (so a raise keeps it).
+        self._failed = False
+        self._changes = Changes()
+        self._version: int | None = None
         self._modified = False
         self._regenerated = False
         self._old_id: str | None = None
@@ -111,8 +133,16 @@ class Session(MutableMapping[str, Any]):
     def _begin(self, readonly: bool) -> str | None:
         """Start initiation; return the storage key to read, if the cookie is valid."""
         manager = self._manager
+        self._token = ""
+        self._signed: str | None = None
+        #: When the expiry was last refreshed, from the id cookie (touch_interval).
+        self._touched_at: int | None = None
+        #: Core's own keys of the stored dict (tag, creation time, own age).
+        self._meta: dict[str, Any] = {}
+        self._flash_messages = _NO_FLASH
+        self._reset_tracking()
         self.readonly = readonly
-        self._driver = manager.driver.for_request(self._context)
+        self._driver = manager.request_driver(self._context)
         raw = self._context.cookies.get(manager.config.cookie_name)
         if raw is None:
             return None
@@ -122,12 +152,43 @@ class Session(MutableMapping[str, Any]):
                 "id-cookie", "the session cookie's signature does not verify"
             )
             return None
-        self._token, current, key = opened
+        self._token, current, key, self._touched_at = opened
         # A cookie signed with the current key can be sent back as it came.
         self._signed = raw if current else None
         return key
 
-    def _loaded(self, key: str | None, values: dict[str, Any] | None) -> None:
+    def _touch_due(self) -> bool:
+        """Whether this request refreshes the expiry (always, without ``touch_interval``)."""
+        interval = self._manager.config.touch_interval_seconds
+        touched = self._touched_at
+        return not interval or touched is None or time.time() - touched >= interval
+
+    def _read_args(self, key: str) -> tuple[str, tuple[Any, ...]]:
+        """The read operation and its arguments: a plain read when no touch is due."""
+        manager = self._manager
+        op = "read_versioned" if manager.flavours.versioned else "read"
+        if manager.flavours.read_touch_flag and not self._touch_due():
+            return op, (key, False)
+        return op, (key,)
+
+    def _loaded(self, key: str | None, record: Any) -> None:
+        values: dict[str, Any] | None
+        if type(record) is Record:
+            values, self._version = record.values, record.version
+        else:
+            values = record
+        meta: dict[str, Any] = {}
+        if values is not None:
+            for name in _META_KEYS:
+                if name in values:
+                    meta[name] = values.pop(name)
+            limit = self._manager.config.absolute_age_seconds
+            created = meta.get(CREATED_KEY)
+            if limit is not None and type(created) is int and created + limit <= time.time():
+                # Past its absolute lifetime, however active: destroyed at commit.
+                self._old_id = key
+                values = None
+                meta = {}
         if key is None or values is None:
             self._signed = None
             self._token = new_token()
@@ -137,135 +198,271 @@ class Session(MutableMapping[str, Any]):
         else:
             self.session_id = key
             self._stored = True
+        if type(meta.get(CREATED_KEY)) is not int:
+            # New, or stored by a release that kept no creation time: it starts now.
+            meta[CREATED_KEY] = int(time.time())
+        self._meta = meta
         flash = values.pop(FLASH_KEY, None)
         if flash is not None:
             self._had_flash = True
             if type(flash) is dict:
-                self.flash_messages = FlashMessages(flash)
+                self._flash_messages = FlashMessages(flash)
         self._values = values
         self.initiated = True
-        hooks = self._manager.lifecycle_hooks
-        if hooks is not None:
-            hooks.sessions_initiated(
+        manager = self._manager
+        if manager.lifecycle_hooks is not None:
+            manager.notify(
+                "sessions_initiated",
                 session_id=self.session_id,
                 fresh=self.fresh,
                 readonly=self.readonly,
-                driver=self._manager.config.driver,
+                driver=manager.config.driver,
             )
 
     def initiate(self, readonly: bool = False) -> None:
         """Read the session for this request (sync drivers). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
-        values = None
+        record = None
         if key is not None:
             self._manager.require_sync()
-            values = self._driver.read(key)
-        self._loaded(key, values)
+            op, args = self._read_args(key)
+            record = getattr(self._driver, op)(*args)
+        self._loaded(key, record)
 
     async def ainitiate(self, readonly: bool = False) -> None:
         """Read the session for this request (async). Idempotent."""
         if self.initiated:
             return
+        self._lazy = None
         key = self._begin(readonly)
-        values = None
+        record = None
         if key is not None:
-            values = await self._call(0, key)
-        self._loaded(key, values)
+            op, args = self._read_args(key)
+            record = await self._call(op, *args)
+        self._loaded(key, record)
 
-    def _call(self, op: int, *args: Any) -> Awaitable[Any]:
+    def defer(self, readonly: bool = False) -> None:
+        """Make this a lazy session: it is read on first use, not now.
+
+        Integrations call this when ``SessionConfig(lazy=True)``. A sync
+        application (WSGI, Flask) reads it on first use; an async one awaits
+        :meth:`ainitiate` (``sessions.asgi.load_session``) first, unless the
+        driver never blocks (memory, cookie) or the request has no session cookie.
+        """
+        if not self.initiated:
+            self._lazy = (readonly,)
+
+    def _load_lazily(self) -> None:
+        readonly = self._lazy[0] if self._lazy is not None else False
+        manager = self._manager
+        manager.driver  # noqa: B018 - built, so its blocking flag is known
+        stored = manager.config.cookie_name in self._context.cookies
+        if stored and in_async_context() and manager.blocking:
+            raise SessionNotInitiatedError(
+                "this lazy session (SessionConfig(lazy=True)) has not been read yet, and "
+                "reading it now would block the event loop: await "
+                "sessions.asgi.load_session(request) (or session.ainitiate()) first, or use "
+                "the framework's session dependency, which does"
+            )
+        self.initiate(readonly)
+
+    def _call(self, op: str, *args: Any) -> Awaitable[Any]:
         # The driver's own coroutine is returned, not wrapped in another one.
         flavours = self._manager.flavours
-        names = flavours.async_names
-        if names is not None and (flavours.async_library is None or on_asyncio()):
-            return getattr(self._driver, names[op])(*args)  # type: ignore[no-any-return]
+        name = flavours.async_methods.get(op)
+        if name is not None and (flavours.async_library is None or on_asyncio()):
+            return getattr(self._driver, name)(*args)  # type: ignore[no-any-return]
         return acall(flavours, self._driver, op, *args)
 
-    def _plan(self) -> tuple[list[str], dict[str, Any] | None, str | None, str]:
-        """What commit must do: (keys to destroy, values to write, key to touch, action)."""
-        destroy: list[str] = []
+    def _plan(self) -> CommitPlan:
+        """What commit must do, decided before any I/O (see :mod:`sessions.commits`)."""
+        manager = self._manager
+        plan = CommitPlan("none", self.session_id)
         if self._old_id is not None:
-            destroy.append(self._old_id)
+            plan.destroy.append(self._old_id)
         flash = self._flashed
         if self._reflashed:
             flash = {**self._reflashed, **self._flashed}
-        values = self._values
-        if flash:
-            values = {**values, FLASH_KEY: flash}
+        versioned = manager.flavours.versioned
+        changed = self._modified or self._regenerated or bool(flash) or self._had_flash
+        # Core's own keys never keep a session alive on their own.
+        values: dict[str, Any] = {}
+        if self._values or flash:
+            values = {**self._values, **self._meta}
+            if flash:
+                values[FLASH_KEY] = flash
         if not values:
-            if self._stored:
-                destroy.append(self.session_id)
-                return destroy, None, None, "destroy"
-            return destroy, None, None, "none"
-        if self._modified or self._regenerated or flash or self._had_flash:
-            return destroy, values, None, "write"
-        if self._manager.touches_on_read:
-            return destroy, None, None, "none"
-        return destroy, None, self.session_id, "touch"
+            if not self._stored:
+                # A new session that stays empty: lazy ones get no cookie at all.
+                plan.cookie = not manager.config.lazy
+                return plan
+            if not versioned or self._changes.cleared:
+                # clear() wins over every concurrent change: no merge, no condition.
+                plan.destroy.append(self.session_id)
+                plan.action = "destroy"
+                return plan
+            # Emptied key by key: remove it only if nobody changed it meanwhile.
+            changed = True
+        if changed:
+            plan.action = "write" if values else "destroy"
+            plan.values = values
+            if versioned:
+                plan.guarded = True
+                plan.version = self._version if self._stored else None
+                plan.changes = self._changes
+                plan.own = {**self._values, **self._meta}
+                plan.flash = flash
+                plan.consumed = self.flash_messages.all()
+            return plan
+        if not self._touch_due():
+            # Refreshed less than touch_interval ago: no touch, no new cookie.
+            plan.cookie = False
+            return plan
+        if type(self._meta.get(AGE_KEY)) is int and self._meta[AGE_KEY] > 0:
+            # touch() restarts the default age; a session with its own is written.
+            plan.action = "write"
+            plan.values = values
+            if versioned:
+                plan.guarded = True
+                plan.version = self._version
+                plan.own = {**self._values, **self._meta}
+                plan.consumed = self.flash_messages.all()
+            return plan
+        if not manager.touches_on_read:
+            plan.action = "touch"
+        return plan
 
-    def _committed(self, destroyed: list[str], write: dict[str, Any] | None, action: str) -> None:
+    def _committed(self, plan: CommitPlan, outcome: Outcome | None) -> None:
         manager = self._manager
         config = manager.config
-        if self._signed is None:
-            self._signed = manager.signer.sign(self._token)
-        self._context.set_cookie(
-            config.cookie_name,
-            self._signed,
-            max_age=None if config.clear_with_browser else config.age_seconds,
-            options=config.cookie,
-        )
-        hooks = manager.lifecycle_hooks
-        if hooks is not None:
+        dropped = outcome is not None and outcome.result == "dropped"
+        if plan.cookie and not dropped:
+            if config.touch_interval_seconds:
+                # The cookie carries when the expiry was refreshed: now.
+                self._touched_at = int(time.time())
+                self._signed = manager.signer.sign(self._token, self._touched_at)
+            elif self._signed is None:
+                self._signed = manager.signer.sign(self._token)
+            self._context.set_cookie(
+                config.cookie_name, self._signed, max_age=self._cookie_age(), options=config.cookie
+            )
+        if outcome is not None and outcome.result != "stored":
+            manager.report_conflict(self.session_id, outcome.result, outcome.attempts)
+        if manager.lifecycle_hooks is not None:
             driver = config.driver
             if self._regenerated and self._old_id is not None:
-                hooks.sessions_migrated(
-                    old_session_id=self._old_id, new_session_id=self.session_id, driver=driver
+                manager.notify(
+                    "sessions_migrated",
+                    old_session_id=self._old_id,
+                    new_session_id=self.session_id,
+                    driver=driver,
                 )
-            for key in destroyed:
-                hooks.sessions_destroyed(session_id=key, driver=driver)
-            hooks.sessions_committed(session_id=self.session_id, action=action, driver=driver)
-        stored = write is not None or (self._stored and action != "destroy")
+            for key in plan.destroy:
+                manager.notify("sessions_destroyed", session_id=key, driver=driver)
+            manager.notify(
+                "sessions_committed", session_id=self.session_id, action=plan.action, driver=driver
+            )
+        if dropped:
+            stored = False
+        elif plan.action == "write":
+            stored = True
+        else:
+            stored = self._stored and plan.action != "destroy"
         flashed = {**self._reflashed, **self._flashed}
         self._reset_tracking()
         self._stored = stored
         self._had_flash = bool(flashed)
 
+    def _cookie_age(self) -> int | None:
+        """The id cookie's Max-Age: the session's own age, or the config's (None: browser)."""
+        own = self._meta.get(AGE_KEY)
+        if type(own) is int:
+            return own or None
+        config = self._manager.config
+        return None if config.clear_with_browser else config.age_seconds
+
     def commit(self) -> None:
         """Persist this request's changes (sync drivers) and queue the id cookie.
 
-        Read-only or never-initiated sessions commit nothing.
+        Read-only or never-initiated sessions commit nothing. With a versioned
+        driver a conflicting commit merges (see :mod:`sessions.commits`). A
+        commit that raised is not tried again (an error page's second commit
+        must not store what the failed one could not).
         """
-        if not self.initiated or self.readonly:
+        if not self.initiated or self.readonly or self._failed:
             return
-        destroy, write, touch, action = self._plan()
-        if destroy or write is not None or touch is not None:
+        self._failed = True
+        plan = self._plan()
+        if plan.destroy or plan.action != "none":
             self._manager.require_sync()
-        for key in destroy:
-            self._driver.destroy(key)
-        if write is not None:
-            self._driver.write(self.session_id, write)
-        elif touch is not None:
-            self._driver.touch(touch)
-        self._committed(destroy, write, action)
+        driver = self._driver
+        for key in plan.destroy:
+            driver.destroy(key)
+        outcome = None
+        if plan.guarded:
+            steps = plan.guarded_write()
+            try:
+                op, args = next(steps)
+                while True:
+                    if op == "sleep":
+                        time.sleep(*args)
+                        result = None
+                    else:
+                        result = getattr(driver, op)(*args)
+                    op, args = steps.send(result)
+            except StopIteration as done:
+                outcome = done.value
+        elif plan.action == "write":
+            driver.write(self.session_id, plan.values)
+        elif plan.action == "touch":
+            driver.touch(self.session_id)
+        self._committed(plan, outcome)
 
     async def acommit(self) -> None:
         """Persist this request's changes (async) and queue the id cookie."""
-        if not self.initiated or self.readonly:
+        if not self.initiated or self.readonly or self._failed:
             return
-        destroy, write, touch, action = self._plan()
-        for key in destroy:
-            await self._call(2, key)
-        if write is not None:
-            await self._call(1, self.session_id, write)
-        elif touch is not None:
-            await self._call(3, touch)
-        self._committed(destroy, write, action)
+        self._failed = True
+        plan = self._plan()
+        for key in plan.destroy:
+            await self._call("destroy", key)
+        outcome = None
+        if plan.guarded:
+            steps = plan.guarded_write()
+            try:
+                op, args = next(steps)
+                while True:
+                    if op == "sleep":
+                        await sleep(*args)
+                        result = None
+                    else:
+                        result = await self._call(op, *args)
+                    op, args = steps.send(result)
+            except StopIteration as done:
+                outcome = done.value
+        elif plan.action == "write":
+            await self._call("write", self.session_id, plan.values)
+        elif plan.action == "touch":
+            await self._call("touch", self.session_id)
+        self._committed(plan, outcome)
+
+    @property
+    def flash_messages(self) -> FlashMessages:
+        """The flash messages the previous request left (read-only)."""
+        self._readable()
+        return self._flash_messages
 
     # -- guards --------------------------------------------------------------
 
     def _readable(self) -> dict[str, Any]:
+        self.accessed = True
         if not self.initiated:
+            if self._lazy is not None:
+                self._load_lazily()
+                return self._values
             raise SessionNotInitiatedError(
                 "the session is not initiated yet: the session middleware initiates it "
                 "per request (or call session.initiate()/ainitiate() first)"
@@ -283,7 +480,7 @@ class Session(MutableMapping[str, Any]):
 
     def _touched(self, key: str) -> None:
         self._modified = True
-        self._changed.add(key.split(".", 1)[0])
+        self._changes.replace(key)
 
     # -- reading ---------------------------------------------------------------
 
@@ -307,17 +504,17 @@ class Session(MutableMapping[str, Any]):
     @property
     def has_been_modified(self) -> bool:
         """True when this request changed the values (put, forget, clear, ...)."""
-        return self._modified
+        return self.initiated and self._modified
 
     @property
     def changed_keys(self) -> frozenset[str]:
         """Top-level keys this request wrote or removed (for conflict-free merges)."""
-        return frozenset(self._changed)
+        return self._changes.keys if self.initiated else frozenset()
 
     @property
     def cleared(self) -> bool:
         """True when this request called :meth:`clear`."""
-        return self._cleared
+        return self.initiated and self._changes.cleared
 
     # -- writing ---------------------------------------------------------------
 
@@ -358,15 +555,33 @@ class Session(MutableMapping[str, Any]):
                 )
         result = current + amount
         set_path(values, key, result)
-        self._touched(key)
+        self._modified = True
+        self._changes.add(key, amount)
         return result
 
     def clear(self) -> None:
-        """Remove every value."""
+        """Remove every value, the tag and the session's own expiry (a logout)."""
         values = self._writable("clear")
-        self._changed.update(values)
         values.clear()
-        self._cleared = True
+        self._meta.pop(TAG_KEY, None)
+        self._meta.pop(AGE_KEY, None)
+        self._changes.clear()
+        self._modified = True
+
+    def mark_modified(self, key: str | None = None) -> None:
+        """Tell the session a value was changed in place, so commit stores it.
+
+        ``session["cart"].append(item)`` changes a list the session holds
+        without the session seeing it; call ``session.mark_modified("cart")``
+        afterwards (or with no key: every current top-level key). Prefer
+        ``put`` with a new value, which needs no such call.
+        """
+        values = self._writable("mark_modified")
+        if key is None:
+            for name in values:
+                self._changes.replace(name, path=False)
+        else:
+            self._changes.replace(key)
         self._modified = True
 
     def regenerate(self) -> None:
@@ -384,6 +599,79 @@ class Session(MutableMapping[str, Any]):
         self.session_id = storage_key(self._token)
         self.fresh = True
         self._regenerated = True
+
+    # -- tags and lifetimes --------------------------------------------------------
+
+    @property
+    def current_tag(self) -> str | None:
+        """The session's tag (see :meth:`tag`), or None."""
+        self._readable()
+        tag = self._meta.get(TAG_KEY)
+        return tag if type(tag) is str else None
+
+    def tag(self, tag: str) -> None:
+        """Tie this session to ``tag`` (usually the user id), kept across :meth:`regenerate`.
+
+        ``manager.sessions.tagged(tag)`` then lists it, and
+        ``manager.sessions.destroy_tagged(tag, keep=...)`` signs it out.
+
+        Raises:
+            TaggingNotSupportedError: the driver cannot find sessions by tag.
+        """
+        self._writable("tag")
+        if type(tag) is not str or not tag or len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(
+                f"session.tag() takes a non-empty str of at most {MAX_TAG_LENGTH} "
+                f"characters (e.g. the user id as text), not {tag!r:.80}"
+            )
+        self._manager.require_tagging()
+        if self._meta.get(TAG_KEY) != tag:
+            self._meta[TAG_KEY] = tag
+            self._changes.replace(TAG_KEY, path=False)
+            self._modified = True
+
+    def untag(self) -> None:
+        """Remove the session's tag; a session without one is not an error."""
+        self._writable("untag")
+        if self._meta.pop(TAG_KEY, None) is not None:
+            self._changes.replace(TAG_KEY, path=False)
+            self._modified = True
+
+    @property
+    def expiry(self) -> int | None:
+        """This session's own idle age in seconds (0: until the browser closes), or None."""
+        self._readable()
+        age = self._meta.get(AGE_KEY)
+        return age if type(age) is int else None
+
+    def set_expiry(self, age: int | float | str | timedelta | None) -> None:
+        """Give this session its own idle age ("remember me for 30 days").
+
+        ``age`` is seconds, a timedelta or a string such as ``"30d"``; ``0`` keeps
+        the session until the browser closes (a cookie without Max-Age; the
+        store keeps the configured age); ``None`` goes back to the configured
+        age. The store's expiry and the cookie's Max-Age both follow it.
+        """
+        self._writable("set_expiry")
+        if age is None:
+            new = None
+        elif age == 0 and type(age) is not bool:
+            new = 0
+        else:
+            new = parse_age(age, "set_expiry(age)")
+        if self._meta.get(AGE_KEY) != new:
+            if new is None:
+                self._meta.pop(AGE_KEY, None)
+            else:
+                self._meta[AGE_KEY] = new
+            self._changes.replace(AGE_KEY, path=False)
+            self._modified = True
+
+    @property
+    def created_at(self) -> datetime:
+        """When this session was created (aware UTC)."""
+        self._readable()
+        return datetime.fromtimestamp(self._meta[CREATED_KEY], UTC)
 
     # -- flash messages ----------------------------------------------------------
 
@@ -463,12 +751,12 @@ class Session(MutableMapping[str, Any]):
         check_value(key, value)
         values[key] = value
         self._modified = True
-        self._changed.add(key)
+        self._changes.replace(key, path=False)
 
     def __delitem__(self, key: str) -> None:
         del self._writable("delete an item")[key]
         self._modified = True
-        self._changed.add(key)
+        self._changes.replace(key, path=False)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._readable())
@@ -482,3 +770,9 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = "initiated" if self.initiated else "not initiated"
         return f"<Session {self.session_id[:8] or '-'} {state} {self._values!r}>"
+
+    def csrf_token(self) -> str:
+        """A CSRF token for this session's forms (see :mod:`sessions.csrf`)."""
+        from .csrf import csrf_token
+
+        return csrf_token(self)

@@ -10,6 +10,7 @@ when the middleware is constructed.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 from collections.abc import Callable, Iterable
 from email.message import Message
@@ -22,7 +23,9 @@ from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .errors import SessionError
 from .exclude import ExcludedPaths
+from .http import cache_safe_headers
 from .manager import SessionManager
+from .proxy import ProxyWarning
 from .session import Session
 
 __all__ = [
@@ -126,12 +129,31 @@ def _content_length(environ: dict[str, Any]) -> int | None:
 def _charset(content_type: str) -> str:
     message = Message()
     message["content-type"] = content_type
-    charset = message.get_content_charset() or "utf-8"
+    return _text_encoding(message.get_content_charset() or "utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _text_encoding(charset: str) -> str:
+    """``charset`` if it decodes bytes to text under errors="replace", else UTF-8.
+
+    The name comes from the client: bytes-to-bytes codecs (zlib, hex, base64),
+    text transforms (rot13) and codecs that refuse "replace" (idna, undefined)
+    would otherwise raise out of ``flash_all()`` as a 500.
+    """
     try:
-        codecs.lookup(charset)
-    except LookupError:
+        info = codecs.lookup(charset)
+        if not getattr(info, "_is_text_encoding", True):
+            return "utf-8"
+        b"probe=\xff\x00%41+".decode(info.name, "replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
         return "utf-8"
-    return charset
+    return info.name
+
+
+def _server_error(status: str) -> bool:
+    """True for a ``5xx ...`` status line (an unparsable one counts as an error)."""
+    code = status[:3]
+    return not code.isdigit() or code[0] == "5"
 
 
 def _media_type(environ: dict[str, Any]) -> str:
@@ -195,6 +217,10 @@ class SessionMiddleware:
         exclude_paths: path prefixes (``"/static"``, ``"/health"``) that get no
             session, cost no store I/O and receive no cookie.
 
+    A response with a 5xx status, or an application that raises before it
+    calls ``start_response``, leaves the store untouched and sets no cookie,
+    unless the config's ``commit_on_error`` is true.
+
     Raises:
         ConfigError: at construction, when the driver is async-only or
             misconfigured.
@@ -215,15 +241,19 @@ class SessionMiddleware:
             # Builds the driver, so a bad driver or option fails at startup too.
             self.manager.require_sync()
         self._exclude = ExcludedPaths(exclude_paths)
+        self._proxy = ProxyWarning(self.manager.config.cookie.secure)
+        self._commit_on_error = self.manager.config.commit_on_error
+        self._lazy = self.manager.config.lazy
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
             return self.app(environ, start_response)
         header = environ.get("HTTP_COOKIE")
+        https = environ.get("wsgi.url_scheme") == "https"
+        if self._proxy.active and not https:
+            self._proxy.check_wsgi(environ)
         context = RequestContext(
-            parse_cookie_header([header]) if header else {},
-            https=environ.get("wsgi.url_scheme") == "https",
-            scope=environ,
+            parse_cookie_header([header]) if header else {}, https=https, scope=environ
         )
         recording = None
         length = _content_length(environ)
@@ -236,7 +266,10 @@ class SessionMiddleware:
             recording = _RecordingInput(environ["wsgi.input"], length)
             environ["wsgi.input"] = recording
         session = self.manager.session(context, form=_Form(environ, recording))
-        session.initiate()
+        if self._lazy:
+            session.defer()
+        else:
+            session.initiate()
         environ[ENVIRON_KEY] = session
         committed = False
 
@@ -246,15 +279,26 @@ class SessionMiddleware:
             nonlocal committed
             # An error page may start the response a second time (with exc_info);
             # the store is written once, the cookies go with whichever headers win.
-            if not committed:
+            # A server error keeps the request's half-done changes out of the store.
+            if not committed and (self._commit_on_error or not _server_error(status)):
+                committed = True
+                if session.initiated:
+                    session.commit()
+            cookies = [("Set-Cookie", value) for value in context.headers()]
+            if cookies or session.accessed:
+                headers = [*headers, *cookies]
+                cache_safe_headers(headers, vary=True, private=bool(cookies))
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start_with_cookie)
+        except Exception:
+            if self._commit_on_error and not committed and session.initiated:
                 committed = True
                 session.commit()
-            cookies = [("Set-Cookie", value) for value in context.headers()]
-            if exc_info is None:
-                return start_response(status, [*headers, *cookies])
-            return start_response(status, [*headers, *cookies], exc_info)
-
-        return self.app(environ, start_with_cookie)
+            raise
 
 
 def current_session(environ: dict[str, Any]) -> Session:

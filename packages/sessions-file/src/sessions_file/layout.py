@@ -26,6 +26,7 @@ __all__ = [
     "is_spare_name",
     "is_temp_name",
     "prepare_location",
+    "unsafe_ancestor",
 ]
 
 FILE_MODE = 0o600
@@ -106,7 +107,9 @@ def prepare_location(location: Path, option: str) -> Path:
     """Create ``location`` (0700) or check an existing one; return its absolute path.
 
     Refuses a directory another user owns or others may write to: they could
-    plant or swap session files there.
+    plant or swap session files there. Refuses it too when a parent directory
+    (of the path as given or of the one its symlinks lead to) lets others
+    replace it: see :func:`unsafe_ancestor`.
     """
     root = location.expanduser().absolute()
 
@@ -135,4 +138,57 @@ def prepare_location(location: Path, option: str) -> Path:
         )
     if not os.access(root, os.W_OK | os.X_OK):
         raise refuse(f"{root} is not writable by this process")
+    problem = unsafe_ancestor(root)
+    if problem is not None:
+        raise ConfigError(
+            option,
+            str(location),
+            f"{problem}, so another user could move it aside and put their own directory "
+            "(or a symlink) in its place; use a location whose parent directories only root "
+            "or this user can write",
+        )
     return root
+
+
+def _open_to_others(mode: int) -> bool:
+    """Group or world writable without the sticky bit (which /tmp has)."""
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH)) and not mode & stat.S_ISVTX
+
+
+def unsafe_ancestor(root: Path) -> str | None:
+    """Why a parent directory of ``root`` lets another user replace it, or None.
+
+    Checks every parent as given and, when the path goes through symlinks,
+    every parent of the path they lead to: no directory on either may be
+    group- or world-writable without the sticky bit, and a symlink on the way
+    may sit in a sticky directory only if root or this user owns it (anyone
+    else may delete and re-point it).
+    """
+    me = os.geteuid() if hasattr(os, "geteuid") else None
+    trusted = {0, me}
+    chains = [root.parents]
+    real = Path(os.path.realpath(root))
+    if real != root:
+        chains.append(real.parents)
+    for chain in chains:
+        for parent in reversed(chain):
+            try:
+                info = os.lstat(parent)
+            except OSError as exc:
+                return f"{parent} cannot be inspected ({exc.strerror or exc})"
+            if stat.S_ISLNK(info.st_mode):
+                holder = os.lstat(parent.parent).st_mode
+                if holder & stat.S_ISVTX and me is not None and info.st_uid not in trusted:
+                    return (
+                        f"{parent} is a symlink owned by uid {info.st_uid} in the shared "
+                        f"directory {parent.parent}"
+                    )
+                continue
+            if _open_to_others(info.st_mode):
+                who = "all users" if info.st_mode & stat.S_IWOTH else "its group"
+                return (
+                    f"its parent directory {parent} is writable by {who} without the "
+                    f"sticky bit (mode {stat.filemode(info.st_mode)}; chmod go-w {parent}, "
+                    "or chmod +t for a shared directory like /tmp)"
+                )
+    return None

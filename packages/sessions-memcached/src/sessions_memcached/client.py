@@ -4,8 +4,9 @@ Each server gets a :class:`ServerPool` of pymemcache clients that live as long
 as the driver. A connection that the server dropped while it sat idle (the
 server restarted) is noticed on its next use; the operation is then retried
 once on a new connection and the other idle connections are discarded, so the
-first request after a restart works. Every operation here is idempotent (get
-and touch, set of the whole value, delete, touch), which makes that retry safe.
+first request after a restart works. That retry is only for idempotent
+operations (get and touch, set of the whole value, delete, touch); a
+compare-and-set or an add is never sent twice.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ CONNECTION_LOST = (
 
 
 class SessionClient(Client):  # type: ignore[misc]  # pymemcache ships no type hints
-    """pymemcache's ``Client`` with get-and-touch (``gat``), which its 4.0 release lacks."""
+    """pymemcache's ``Client`` with get-and-touch (``gat``, ``gats``), which 4.0 lacks."""
 
     def gat(self, key: str, expire: int) -> bytes | None:
         """Fetch ``key`` and set its expiry in one round trip; None when missing."""
@@ -43,6 +44,16 @@ class SessionClient(Client):  # type: ignore[misc]  # pymemcache ships no type h
         found: dict[str, Any] = self._fetch_cmd(name, [key], False, key_prefix=self.key_prefix)
         value = found.get(key)
         return value if value is None else bytes(value)
+
+    def gats(self, key: str, expire: int) -> tuple[bytes, int] | None:
+        """``gat`` that also returns the item's CAS unique: ``(value, cas)``, or None."""
+        name = b"gats " + self._check_integer(expire, "expire")
+        found: dict[str, Any] = self._fetch_cmd(name, [key], True, key_prefix=self.key_prefix)
+        item = found.get(key)
+        if item is None:
+            return None
+        value, cas = item
+        return bytes(value), int(cas)
 
 
 class ServerPool:
@@ -73,10 +84,12 @@ class ServerPool:
         # deque.append/pop are atomic, so taking and returning needs no lock.
         self._idle: deque[tuple[float, SessionClient]] = deque()
 
-    def run(self, operation: Callable[[SessionClient], T]) -> T:
+    def run(self, operation: Callable[[SessionClient], T], *, retry: bool = True) -> T:
         """Run ``operation`` on a pooled connection and return its result.
 
         Exceptions propagate unchanged; the connection they happened on is closed.
+        ``retry=False`` is for operations that are not idempotent (``cas``,
+        ``add``): the server may have applied one whose reply was lost.
         """
         client = self._take()
         reused = client.sock is not None
@@ -84,7 +97,7 @@ class ServerPool:
             result = operation(client)
         except CONNECTION_LOST:
             client.close()
-            if not reused:
+            if not (reused and retry):
                 raise
             self._discard_idle()
             client = self._make(self.address)

@@ -2,7 +2,13 @@
 
 * read is ``gat`` (get-and-touch): the values and a fresh expiry in one round
   trip, so an unchanged session costs exactly one command per request;
+  core reads with ``gats``, which also returns the item's CAS unique;
 * write is an acknowledged ``set`` with the expiry, destroy ``delete``, touch ``touch``;
+* conflict-free commits (the versioned capability) use memcached's own
+  compare-and-set: the version is the item's CAS unique, a changed session is
+  stored with ``cas`` (a new one with ``add``), and a conditional removal is a
+  ``cas`` that expires the item at once. Items written before need no upgrade:
+  every item has a CAS unique;
 * several servers share the sessions by rendezvous hashing (see :mod:`.ring`);
 * each server has one pool of connections for the driver's lifetime, and
   blocking calls from async code run in worker threads (see :mod:`.threads`).
@@ -21,9 +27,10 @@ from pymemcache.exceptions import (
     MemcacheUnknownError,
 )
 from sessions.codec import decode, encode
-from sessions.driver import Driver, DriverConfig, Option
+from sessions.driver import Driver, DriverConfig, Option, Record
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.keys import is_storage_key
+from sessions.record import store_age
 
 from .client import ServerPool, SessionClient
 from .errors import SessionTooLargeError
@@ -104,7 +111,6 @@ class MemcachedDriver(Driver):
         if idle_timeout < 0:
             raise ConfigError(f"{where}.idle_timeout", idle_timeout, "seconds >= 0 (0: never)")
         self._age = config.age
-        self._relative = config.age <= MAX_RELATIVE
         self._ring: Ring[ServerPool] = Ring(
             {
                 label(address): ServerPool(
@@ -121,13 +127,20 @@ class MemcachedDriver(Driver):
 
     # -- the sync flavour ------------------------------------------------------
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """The session's values, refreshing its expiry in the same round trip."""
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """The session's values, refreshing its expiry in the same round trip (``gat``).
+
+        ``touch=False`` reads without refreshing it (``get``), for ``touch_interval``.
+        """
         if not is_storage_key(session_id):
             return None
         pool = self._ring.pick(session_id)
         exptime = self._exptime()
-        data = self._run(pool, "read", lambda client: client.gat(session_id, exptime))
+        data = self._run(
+            pool,
+            "read",
+            lambda client: client.gat(session_id, exptime) if touch else client.get(session_id),
+        )
         if data is None:
             return None
         try:
@@ -138,22 +151,85 @@ class MemcachedDriver(Driver):
             )
             return None
 
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """Values and CAS unique (the version), refreshing the expiry (``gats``).
+
+        ``touch=False`` reads without refreshing it (``gets``).
+        """
+        if not is_storage_key(session_id):
+            return None
+        pool = self._ring.pick(session_id)
+        exptime = self._exptime(self._age)
+        found = self._run(
+            pool,
+            "read",
+            lambda client: client.gats(session_id, exptime) if touch else _gets(client, session_id),
+        )
+        if found is None:
+            return None
+        data, cas = found
+        try:
+            return Record(decode(data), cas)
+        except DecodeError as exc:
+            self.config.notify_decode_failed(
+                "store", f"undecodable session {session_id} on memcached {pool.label}: {exc}"
+            )
+            return None
+
     def write(self, session_id: str, values: dict[str, Any]) -> None:
         """Store the whole session with an acknowledged ``set``."""
+        stored = self._store("write", session_id, values, None, plain=True)
+        if not stored:
+            cause = RuntimeError("memcached answered NOT_STORED")
+            raise DriverError(self.config.name, "write", self._ring.pick(session_id).label, cause)
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Compare-and-set on the CAS unique: ``add`` when new, ``cas`` otherwise."""
+        return self._store("write", session_id, values, version, plain=False)
+
+    def _store(
+        self,
+        operation: str,
+        session_id: str,
+        values: dict[str, Any],
+        version: int | None,
+        *,
+        plain: bool,
+    ) -> bool:
         if not is_storage_key(session_id):
             raise ValueError(
                 f"memcached driver: cannot write session id {session_id!r}: a storage key "
                 "is 43 base64url characters (sessions.keys.storage_key)"
             )
-        payload = encode(values)
         pool = self._ring.pick(session_id)
+        if not values:
+            if version is None:
+                return True
+            # memcached has no conditional delete: a cas that expires the item at once.
+            return self._cas(pool, session_id, b"", version, -1)
+        payload = encode(values)
         if len(payload) + self._item_overhead > SMALLEST_LIMIT:
             self._check_fits(pool, len(payload))
-        exptime = self._exptime()
+        exptime = self._exptime(store_age(values, self._age))
         try:
-            stored = pool.run(
-                lambda client: client.set(session_id, payload, expire=exptime, noreply=False)
-            )
+            if plain:
+                return bool(
+                    pool.run(
+                        lambda client: client.set(
+                            session_id, payload, expire=exptime, noreply=False
+                        )
+                    )
+                )
+            if version is None:
+                return bool(
+                    pool.run(
+                        lambda client: client.add(
+                            session_id, payload, expire=exptime, noreply=False
+                        ),
+                        retry=False,
+                    )
+                )
+            return self._cas(pool, session_id, payload, version, exptime)
         except MemcacheServerError as exc:
             if "too large" in str(exc):
                 limit = self._item_size_max(pool)
@@ -162,12 +238,19 @@ class MemcachedDriver(Driver):
                 raise SessionTooLargeError(
                     self.config.name, pool.label, len(payload), limit, exc, sent=True
                 ) from exc
-            raise self._error("write", pool, exc) from exc
+            raise self._error(operation, pool, exc) from exc
         except (MemcacheError, OSError) as exc:
-            raise self._error("write", pool, exc) from exc
-        if not stored:
-            cause = RuntimeError("memcached answered NOT_STORED")
-            raise DriverError(self.config.name, "write", pool.label, cause)
+            raise self._error(operation, pool, exc) from exc
+
+    def _cas(
+        self, pool: ServerPool, session_id: str, payload: bytes, cas: int, exptime: int
+    ) -> bool:
+        # pymemcache's cas answers True (STORED), False (EXISTS) or None (NOT_FOUND).
+        stored = pool.run(
+            lambda client: client.cas(session_id, payload, cas, expire=exptime, noreply=False),
+            retry=False,
+        )
+        return stored is True
 
     def destroy(self, session_id: str) -> None:
         """Delete the session; a missing one is not an error."""
@@ -192,13 +275,23 @@ class MemcachedDriver(Driver):
 
     # -- the async flavour: the same calls, in worker threads -------------------
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`read`, run in a worker thread."""
-        return await self._threads.run(self.read, session_id)
+        return await self._threads.run(self.read, session_id, touch)
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`write`, run in a worker thread."""
         await self._threads.run(self.write, session_id, values)
+
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """Async :meth:`read_versioned`, run in a worker thread."""
+        return await self._threads.run(self.read_versioned, session_id, touch)
+
+    async def awrite_versioned(
+        self, session_id: str, values: dict[str, Any], version: int | None
+    ) -> bool:
+        """Async :meth:`write_versioned`, run in a worker thread."""
+        return await self._threads.run(self.write_versioned, session_id, values, version)
 
     async def adestroy(self, session_id: str) -> None:
         """Async :meth:`destroy`, run in a worker thread."""
@@ -218,8 +311,9 @@ class MemcachedDriver(Driver):
         """The server (``host:port``) that holds ``session_id``."""
         return self._ring.pick(session_id).label
 
-    def _exptime(self) -> int:
-        return self._age if self._relative else expiry(self._age)
+    def _exptime(self, age: int | None = None) -> int:
+        age = self._age if age is None else age
+        return age if age <= MAX_RELATIVE else expiry(age)
 
     def _new_client(self, address: ServerAddress) -> SessionClient:
         return SessionClient(
@@ -288,6 +382,11 @@ class MemcachedDriver(Driver):
             return self._ask_limit(pool) or None
         except DriverError:
             return None
+
+
+def _gets(client: SessionClient, session_id: str) -> tuple[bytes, int] | None:
+    value, cas = client.gets(session_id)
+    return None if value is None else (bytes(value), int(cas))
 
 
 def _given(options: Any, name: str, default: Any) -> Any:

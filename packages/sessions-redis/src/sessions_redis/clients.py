@@ -21,6 +21,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sessions.errors import ConfigError
+from sessions.redact import redact_text
 
 from .lanes import AsyncLane, AsyncPatientClient, PatientClient, SyncLane, backoff
 
@@ -165,16 +166,15 @@ def adopt(client: Any, options: Mapping[str, Any]) -> Any:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
+    """``url`` with any password (user info or ``?password=``) replaced by ``***``."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+        if parts.password is not None:
+            netloc = parts.netloc.rsplit("@", 1)[1]
+            url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
     except ValueError:
         return "<unparsable URL>"
+    return redact_text(url)
 
 
 def describe_client(client: Any) -> str:

@@ -2,7 +2,9 @@
 
 For reviewing, or pasting into a migration when Alembic is not in use. The
 dialect comes from ``--url`` (or ``--dialect``), else from the ``SESSION_*``
-environment the application itself reads.
+environment the application itself reads. After the CREATE statements comes,
+commented out, the upgrade of a table made before tags; ``--upgrade``
+prints only that, ready to run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from . import urls
 from .schema import DEFAULT_TABLE, make_table
+from .upgrade import upgrade_ddl
 
 __all__ = ["ddl", "sql"]
 
@@ -43,17 +46,36 @@ def sql() -> None:
 )
 @click.option("--table", help="table name (default: SESSION_SQL_TABLE or 'sessions')")
 @click.option("--schema", help="schema or database of the table (default: SESSION_SQL_SCHEMA)")
-def ddl(url: str | None, dialect: str | None, table: str | None, schema: str | None) -> None:
-    """Print CREATE TABLE and CREATE INDEX for the sessions table."""
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="print only the ALTER TABLE / CREATE INDEX that bring a table made before tags up to date",
+)
+def ddl(
+    url: str | None, dialect: str | None, table: str | None, schema: str | None, upgrade: bool
+) -> None:
+    """Print CREATE TABLE and CREATE INDEX for the sessions table (or, with --upgrade,
+    the ALTER TABLE for a table made by an earlier release)."""
     try:
         target, env_table, env_schema = _target(url, dialect)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(render(target, table or env_table or DEFAULT_TABLE, schema or env_schema))
+    name, where = table or env_table or DEFAULT_TABLE, schema or env_schema
+    click.echo(render_upgrade(target, name, where) if upgrade else render(target, name, where))
+
+
+def render_upgrade(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> str:
+    """The upgrade of a table made before tags (a ``tag`` column and its index), for ``url``."""
+    engine = create_mock_engine(url, lambda *_args, **_kwargs: None)
+    return upgrade_ddl(make_table(MetaData(), table, schema), engine.dialect)
 
 
 def render(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> str:
-    """The DDL, as the dialect of ``url`` spells it, one statement per paragraph."""
+    """The DDL, as the dialect of ``url`` spells it, one statement per paragraph.
+
+    The upgrade of a table made before tags follows, commented out, so the
+    output still runs as it is.
+    """
     statements: list[str] = []
 
     def collect(sql: Any, *_args: Any, **_kwargs: Any) -> None:
@@ -66,6 +88,11 @@ def render(url: URL, table: str = DEFAULT_TABLE, schema: str | None = None) -> s
     collect(CreateTable(created))
     for index in sorted(created.indexes, key=lambda i: str(i.name)):
         collect(CreateIndex(index))
+    upgrade = upgrade_ddl(created, engine.dialect)
+    statements.append(
+        "-- Upgrading a table made before tags instead (sessions sql ddl --upgrade):\n"
+        + "\n".join(f"-- {line}" for line in upgrade.splitlines() if line)
+    )
     return "\n\n".join(statements)
 
 

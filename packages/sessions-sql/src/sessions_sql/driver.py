@@ -7,6 +7,11 @@ Each operation is one autocommit statement; a connection the server dropped is
 replaced and the operation retried once, so a database restart costs at most
 the requests made while it is down. A database that stops answering costs an
 operation at most ``timeout`` seconds (see :mod:`sessions_sql.limits`).
+
+Capabilities: ``touches_on_read``, ``gc``, versioned (a compare-and-set write
+against the row's ``version``, so overlapping requests merge instead of
+overwriting each other) and tagging (an indexed ``tag`` column: one query lists
+or destroys the sessions of a tag).
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ from typing import Any, ClassVar, TypeVar
 import anyio
 import anyio.to_thread
 from sessions.codec import decode, encode
-from sessions.driver import Driver, DriverConfig, GcProgress, GcResult, Option
+from sessions.driver import (
+    Driver,
+    DriverConfig,
+    GcProgress,
+    GcResult,
+    Option,
+    Record,
+    StoredSession,
+)
 from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.keys import is_storage_key
+from sessions.record import store_age, tag_of
 from sqlalchemy import Table, create_engine, event, inspect
-from sqlalchemy.engine import URL, Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, CursorResult, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import urls
@@ -45,10 +59,11 @@ from .limits import (
     set_deadline,
     timed_out_connecting,
 )
-from .schema import DEFAULT_TABLE, make_table
+from .schema import DEFAULT_TABLE, TAG_LENGTH, make_table
 from .statements import MYSQL_FAMILY, Statements
+from .upgrade import TableOutdatedError, add_columns, missing_columns, outdated_message
 
-__all__ = ["AsyncSQLDriver", "SQLDriver", "TableMissingError"]
+__all__ = ["AsyncSQLDriver", "SQLDriver", "TableMissingError", "TableOutdatedError"]
 
 log = logging.getLogger("sessions_sql")
 T = TypeVar("T")
@@ -61,7 +76,8 @@ OPTIONS: tuple[Option, ...] = (
         "url",
         str,
         None,
-        "SQLAlchemy database URL: sqlite:///sessions.db, postgresql+psycopg://app@host/db, "
+        "SQLAlchemy database URL (required unless engine is given): sqlite:///sessions.db, "
+        "postgresql+psycopg://app@host/db, "
         "mysql+pymysql://app@host/db (async apps get the async DBAPI of the same database)",
     ),
     Option("engine", object, None, "an existing sqlalchemy Engine or AsyncEngine, instead of url"),
@@ -125,6 +141,7 @@ class _Store(Driver):
         self._engine_given: Engine | None = None
         self._aengine_given: AsyncEngine | None = None
         self._url: URL | None = None
+        self._sync_dbapi = self._async_dbapi = True
         engine = opts.get("engine")
         if (opts.get("url") is None) == (engine is None):
             raise ConfigError(
@@ -164,6 +181,7 @@ class _Store(Driver):
                     "database is private to one connection: use the memory driver instead",
                 )
             self._address = self._url.render_as_string(hide_password=True)
+            self._check_dbapis(config.name, self._url)
         self.table: Table = make_table(
             name=opts.get("table") or DEFAULT_TABLE, schema=opts.get("schema")
         )
@@ -215,6 +233,23 @@ class _Store(Driver):
         touches = not (self._backend in MYSQL_FAMILY and not self._interval)
         self.touches_on_read = touches  # type: ignore[misc]
         self._statements: dict[str, Statements] = {}
+        # The table's columns are checked once, by the first engine started.
+        self._table_checked = False
+
+    def _check_dbapis(self, name: str, url: URL) -> None:
+        """Fail at startup when neither DBAPI of the URL's database is installed;
+        note which flavour must make do without its own."""
+        sync, async_ = urls.sync_url(url), urls.async_url(url)
+        self._sync_dbapi = urls.dbapi_installed(sync)
+        self._async_dbapi = urls.dbapi_installed(async_)
+        if not (self._sync_dbapi or self._async_dbapi):
+            modules = sorted({urls.dbapi_module(sync), urls.dbapi_module(async_)})
+            raise ConfigError(
+                f"drivers.{name}.url",
+                self._address,
+                f"a database whose DBAPI is installed: {' and '.join(modules)} are missing; "
+                f"{urls.install_hint(url)} installs them",
+            )
 
     def describe(self) -> str:
         """The database (password hidden) and table."""
@@ -253,9 +288,14 @@ class _Store(Driver):
                 "(`sessions sql ddl` prints the DDL) or set the sql driver's create_table=true"
             )
             cause.__cause__ = exc
-        error = DriverError(self.config.name, operation, self.describe(), cause)
-        error.__cause__ = cause  # raise it with ``from error.__cause__``
-        return error
+        elif _is_missing_column(exc):
+            cause = TableOutdatedError(
+                f"table {self.table.fullname!r} lacks a column this release of sessions-sql "
+                "writes: `sessions sql ddl --upgrade` prints the ALTER TABLE statements "
+                "(the sql driver's docs show the Alembic migration)"
+            )
+            cause.__cause__ = exc
+        return DriverError(self.config.name, operation, self.describe(), cause)
 
     def _timed_out(self, operation: str, exc: BaseException | None = None) -> DriverError:
         cause = OperationTimeout(
@@ -266,6 +306,43 @@ class _Store(Driver):
         error = DriverError(self.config.name, operation, self.describe(), cause)
         error.__cause__ = cause  # raise it with ``from error.__cause__``
         return error
+
+    @property
+    def _preparing(self) -> str:
+        return "create the table" if self._create else "check the table"
+
+    def _prepare_table(self, conn: Connection) -> None:
+        """Create the table if configured; add or report columns an older release lacked.
+
+        Runs once per driver, on the first engine's first connection. A missing
+        table is left for the operation to report (it names how to create it).
+        """
+        if self._create:
+            _create_table(conn, self.table)
+        if self._table_checked:
+            return
+        try:
+            conn.execute(self._statements_for(conn.dialect).probe)
+        except DBAPIError as exc:
+            if _is_missing_table(exc):
+                return  # each operation reports it, saying how to create the table
+            if exc.connection_invalidated:
+                raise
+            missing = missing_columns(conn, self.table)
+            if not missing:
+                raise
+            if not self._create:
+                cause = TableOutdatedError(outdated_message(self.table, conn.dialect, missing))
+                raise DriverError(
+                    self.config.name, "check the table", self.describe(), cause
+                ) from exc
+            log.warning(
+                "adding column(s) %s to table %s (create_table is on)",
+                ", ".join(column.name for column in missing),
+                self.table.fullname,
+            )
+            add_columns(conn, self.table, missing)
+        self._table_checked = True
 
     def _decode(self, session_id: str, data: Any) -> dict[str, Any] | None:
         try:
@@ -289,8 +366,52 @@ class _Store(Driver):
         expires = now + self._age
         return {"k": session_id, "now": now, "exp": expires, "stale": expires - self._interval}
 
-    def _write_params(self, session_id: str, payload: bytes) -> dict[str, Any]:
-        return {"k": session_id, "d": payload, "exp": datetime.now(UTC) + self._age}
+    def _write_params(self, session_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Parameters of every write: the payload, this record's own expiry, its tag."""
+        now = datetime.now(UTC)
+        tag = tag_of(values)
+        if tag is not None and len(tag) > TAG_LENGTH:
+            raise ValueError(
+                f"sql driver cannot store session {session_id[:12]}...: its tag is "
+                f"{len(tag)} characters long, and the tag column holds up to {TAG_LENGTH}"
+            )
+        return {
+            "k": session_id,
+            "d": encode(values) if values else b"",
+            "now": now,
+            "exp": now + timedelta(seconds=store_age(values, self.config.age)),
+            "tag": tag,
+        }
+
+    def _versioned_params(
+        self, session_id: str, values: dict[str, Any], version: int | None
+    ) -> dict[str, Any]:
+        if version is not None and (type(version) is not int or version < 0):
+            raise ValueError(
+                f"sql driver cannot compare-and-set with version {version!r}: "
+                "versions are the integers read_versioned returns (or None to create)"
+            )
+        params = self._write_params(self._key(session_id, "write"), values)
+        params["v"] = version
+        return params
+
+    def _record(self, session_id: str, row: Any) -> Record | None:
+        if row is None:
+            return None
+        values = self._decode(session_id, row[0])
+        return None if values is None else Record(values, int(row[-1]))
+
+    def _stored(self, session_id: str, data: Any, expires_at: datetime) -> StoredSession | None:
+        values = self._decode(session_id, data)
+        if values is None:
+            return None
+        return StoredSession(session_id, values, expires_at.timestamp())
+
+    def _tag_params(self, tag: str, keep: str | None = None) -> dict[str, Any]:
+        if type(tag) is not str or not tag:
+            raise ValueError(f"sql driver: a tag is a non-empty string, got {tag!r}")
+        # No storage key is empty, so "" keeps nothing.
+        return {"tag": tag, "now": datetime.now(UTC), "keep": keep or ""}
 
     def _touch_params(self, session_id: str) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -335,15 +456,17 @@ class _SyncOps(_Store):
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine, "connect", _sqlite_wal)
             event.listen(engine, "do_connect", connect_within)
-        if self._create:
+        if self._create or not self._table_checked:
             try:
                 with engine.connect() as conn:
-                    _create_table(conn, self.table)
-            except SQLAlchemyError as exc:
+                    self._prepare_table(conn)
+            except (SQLAlchemyError, DriverError) as exc:
                 # The next request starts over with a new engine: free this one's pool.
                 if engine is not self._engine_given:
                     engine.dispose()
-                raise self._error("create the table", exc) from exc
+                if isinstance(exc, DriverError):
+                    raise
+                raise self._error(self._preparing, exc) from exc
         return engine
 
     def _run(self, operation: str, body: Callable[[Connection, Statements], T]) -> T:
@@ -380,34 +503,93 @@ class _SyncOps(_Store):
             set_deadline(None)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def read(self, session_id: str) -> dict[str, Any] | None:
-        """Values of a live session (refreshing its expiry when due), else None."""
-        if not is_storage_key(session_id):
-            return None
+    def _read_row(self, session_id: str, touch: bool) -> Any:
+        # One statement (two when the expiry is due for a refresh): data first, version last.
         params = self._read_params(session_id)
 
         def body(conn: Connection, s: Statements) -> Any:
+            if not touch:
+                return conn.execute(s.select, params).first()
             if s.read_refresh is not None and not self._interval:
-                return conn.execute(s.read_refresh, params).scalar()
+                return conn.execute(s.read_refresh, params).first()
             row = conn.execute(s.select, params).first()
-            if row is None:
-                return None
-            if row[1] and self.touches_on_read:
+            if row is not None and row[1] and self.touches_on_read:
                 conn.execute(s.touch, params)
-            return row[0]
+            return row
 
-        data = self._run("read", body)
-        return None if data is None else self._decode(session_id, data)
+        return self._run("read", body)
+
+    def read(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
+        """Values of a live session (refreshing its expiry when due), else None.
+
+        ``touch=False`` never refreshes (core's ``touch_interval`` says none is due).
+        """
+        if not is_storage_key(session_id):
+            return None
+        row = self._read_row(session_id, touch)
+        return None if row is None else self._decode(session_id, row[0])
+
+    def read_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """Values and version of a live session, in the same statement as :meth:`read`."""
+        if not is_storage_key(session_id):
+            return None
+        return self._record(session_id, self._read_row(session_id, touch))
 
     def write(self, session_id: str, values: dict[str, Any]) -> None:
-        """Insert or replace the session, expiring ``age`` from now."""
-        params = self._write_params(self._key(session_id, "write"), encode(values))
+        """Insert or replace the session (a new version), expiring its age from now."""
+        params = self._write_params(self._key(session_id, "write"), values)
         self._run("write", lambda conn, s: conn.execute(s.upsert, params))
+        self._after_write()
+
+    def write_versioned(self, session_id: str, values: dict[str, Any], version: int | None) -> bool:
+        """Compare-and-set: store (``{}``: delete) only if the live row is still at ``version``.
+
+        ``version=None`` creates, unless a live row exists (an expired one is replaced).
+        """
+        params = self._versioned_params(session_id, values, version)
+        attempts = 0
+
+        def body(conn: Connection, s: Statements) -> bool:
+            nonlocal attempts
+            attempts += 1
+            stored = _compare_and_set(conn, s, params)
+            if not stored and attempts > 1:
+                return _landed(conn.execute(s.current, params).first(), params)
+            return stored
+
+        stored = self._run("write", body)
+        if values:
+            self._after_write()
+        return stored
+
+    def _after_write(self) -> None:
         if self._gc_due():
             try:
                 self._gc_once()
             except DriverError as exc:
                 log.warning("probabilistic gc after a write failed: %s", exc)
+
+    def peek(self, session_id: str) -> StoredSession | None:
+        """A live session's values and expiry, without refreshing it."""
+        if not is_storage_key(session_id):
+            return None
+        params = {"k": session_id, "now": datetime.now(UTC)}
+        row = self._run("peek", lambda conn, s: conn.execute(s.peek, params).first())
+        return None if row is None else self._stored(session_id, row[0], row[1])
+
+    def tagged(self, tag: str) -> list[StoredSession]:
+        """Every live session tagged ``tag``: one indexed ``SELECT``."""
+        params = self._tag_params(tag)
+        rows = self._run("list tagged", lambda conn, s: conn.execute(s.tagged, params).all())
+        found = (self._stored(row[0], row[1], row[2]) for row in rows)
+        return [stored for stored in found if stored is not None]
+
+    def destroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Delete every live session tagged ``tag`` but ``keep``: one ``DELETE``; the count."""
+        params = self._tag_params(tag, keep)
+        return self._run(
+            "destroy tagged", lambda conn, s: int(conn.execute(s.destroy_tagged, params).rowcount)
+        )
 
     def destroy(self, session_id: str) -> None:
         """Delete the session; a missing one is not an error."""
@@ -462,8 +644,20 @@ class _AsyncOps(_Store):
         self._astarting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
-        # Given only a sync engine there is no async DBAPI to use: run in threads.
-        self._offload = self._url is None and self._aengine_given is None
+        # Given only a sync engine, or a URL whose async DBAPI is not installed,
+        # there is no async DBAPI to use: the sync methods run in worker threads.
+        self._offload = (self._url is None and self._aengine_given is None) or not (
+            self._async_dbapi
+        )
+        if self._url is not None and not self._async_dbapi:
+            log.warning(
+                "sessions-sql: %s (the async DBAPI for %s) is not installed, so async "
+                "requests run the sync DBAPI %s in worker threads; %s for native async I/O",
+                urls.dbapi_module(urls.async_url(self._url)),
+                self._address,
+                urls.dbapi_module(urls.sync_url(self._url)),
+                urls.install_hint(self._url),
+            )
 
     async def _in_thread(self, operation: str, *args: Any) -> Any:
         # Only SQLDriver, which has the sync methods, ever offloads.
@@ -495,14 +689,16 @@ class _AsyncOps(_Store):
             engine = create_async_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine.sync_engine, "connect", _sqlite_wal)
-        if self._create:
+        if self._create or not self._table_checked:
             try:
                 async with engine.connect() as conn:
-                    await conn.run_sync(_create_table, self.table)
-            except SQLAlchemyError as exc:
+                    await conn.run_sync(self._prepare_table)
+            except (SQLAlchemyError, DriverError) as exc:
                 if engine is not self._aengine_given:
                     await engine.dispose()
-                raise self._error("create the table", exc) from exc
+                if isinstance(exc, DriverError):
+                    raise
+                raise self._error(self._preparing, exc) from exc
         return engine
 
     async def _arun(
@@ -531,44 +727,123 @@ class _AsyncOps(_Store):
                 raise self._error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def aread(self, session_id: str) -> dict[str, Any] | None:
+    async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`SQLDriver.read`."""
         if self._offload:
-            result: dict[str, Any] | None = await self._in_thread("read", session_id)
+            result: dict[str, Any] | None = await self._in_thread("read", session_id, touch)
             return result
         if not is_storage_key(session_id):
             return None
+        row = await self._aread_row(session_id, touch)
+        return None if row is None else self._decode(session_id, row[0])
+
+    async def _aread_row(self, session_id: str, touch: bool) -> Any:
         params = self._read_params(session_id)
 
         async def body(conn: AsyncConnection, s: Statements) -> Any:
+            if not touch:
+                return (await conn.execute(s.select, params)).first()
             if s.read_refresh is not None and not self._interval:
-                return (await conn.execute(s.read_refresh, params)).scalar()
+                return (await conn.execute(s.read_refresh, params)).first()
             row = (await conn.execute(s.select, params)).first()
-            if row is None:
-                return None
-            if row[1] and self.touches_on_read:
+            if row is not None and row[1] and self.touches_on_read:
                 await conn.execute(s.touch, params)
-            return row[0]
+            return row
 
-        data = await self._arun("read", body)
-        return None if data is None else self._decode(session_id, data)
+        return await self._arun("read", body)
+
+    async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
+        """Async :meth:`SQLDriver.read_versioned`."""
+        if self._offload:
+            result: Record | None = await self._in_thread("read_versioned", session_id, touch)
+            return result
+        if not is_storage_key(session_id):
+            return None
+        return self._record(session_id, await self._aread_row(session_id, touch))
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`SQLDriver.write`."""
         if self._offload:
             await self._in_thread("write", session_id, values)
             return
-        params = self._write_params(self._key(session_id, "write"), encode(values))
+        params = self._write_params(self._key(session_id, "write"), values)
 
         async def body(conn: AsyncConnection, s: Statements) -> None:
             await conn.execute(s.upsert, params)
 
         await self._arun("write", body)
+        await self._aafter_write()
+
+    async def awrite_versioned(
+        self, session_id: str, values: dict[str, Any], version: int | None
+    ) -> bool:
+        """Async :meth:`SQLDriver.write_versioned`."""
+        if self._offload:
+            done: bool = await self._in_thread("write_versioned", session_id, values, version)
+            return done
+        params = self._versioned_params(session_id, values, version)
+        attempts = 0
+
+        async def body(conn: AsyncConnection, s: Statements) -> bool:
+            nonlocal attempts
+            attempts += 1
+            stored = await conn.run_sync(_compare_and_set, s, params)
+            if not stored and attempts > 1:
+                return _landed((await conn.execute(s.current, params)).first(), params)
+            return stored
+
+        stored = await self._arun("write", body)
+        if values:
+            await self._aafter_write()
+        return stored
+
+    async def _aafter_write(self) -> None:
         if self._gc_due():
             try:
                 await self._agc_once()
             except DriverError as exc:
                 log.warning("probabilistic gc after a write failed: %s", exc)
+
+    async def apeek(self, session_id: str) -> StoredSession | None:
+        """Async :meth:`SQLDriver.peek`."""
+        if self._offload:
+            result: StoredSession | None = await self._in_thread("peek", session_id)
+            return result
+        if not is_storage_key(session_id):
+            return None
+        params = {"k": session_id, "now": datetime.now(UTC)}
+
+        async def body(conn: AsyncConnection, s: Statements) -> Any:
+            return (await conn.execute(s.peek, params)).first()
+
+        row = await self._arun("peek", body)
+        return None if row is None else self._stored(session_id, row[0], row[1])
+
+    async def atagged(self, tag: str) -> list[StoredSession]:
+        """Async :meth:`SQLDriver.tagged`."""
+        if self._offload:
+            result: list[StoredSession] = await self._in_thread("tagged", tag)
+            return result
+        params = self._tag_params(tag)
+
+        async def body(conn: AsyncConnection, s: Statements) -> Any:
+            return (await conn.execute(s.tagged, params)).all()
+
+        rows = await self._arun("list tagged", body)
+        found = (self._stored(row[0], row[1], row[2]) for row in rows)
+        return [stored for stored in found if stored is not None]
+
+    async def adestroy_tagged(self, tag: str, keep: str | None = None) -> int:
+        """Async :meth:`SQLDriver.destroy_tagged`."""
+        if self._offload:
+            count: int = await self._in_thread("destroy_tagged", tag, keep)
+            return count
+        params = self._tag_params(tag, keep)
+
+        async def body(conn: AsyncConnection, s: Statements) -> int:
+            return int((await conn.execute(s.destroy_tagged, params)).rowcount)
+
+        return await self._arun("destroy tagged", body)
 
     async def adestroy(self, session_id: str) -> None:
         """Async :meth:`SQLDriver.destroy`."""
@@ -640,15 +915,32 @@ class SQLDriver(_SyncOps, _AsyncOps):
     """
 
     def __new__(cls, config: DriverConfig) -> Any:
-        if cls is SQLDriver and isinstance(config.options.get("engine"), AsyncEngine):
+        if cls is SQLDriver and (
+            isinstance(config.options.get("engine"), AsyncEngine) or _sync_dbapi_missing(config)
+        ):
             driver = object.__new__(AsyncSQLDriver)
             driver.__init__(config)  # type: ignore[misc]
             return driver
         return object.__new__(cls)
 
 
+def _sync_dbapi_missing(config: DriverConfig) -> bool:
+    """True when the URL's sync DBAPI is missing but its async one is installed."""
+    value = config.options.get("url")
+    if value is None or config.options.get("engine") is not None:
+        return False
+    try:
+        url = urls.parse(value)
+    except ConfigError:
+        return False  # __init__ reports it, naming the option
+    return not urls.dbapi_installed(urls.sync_url(url)) and urls.dbapi_installed(
+        urls.async_url(url)
+    )
+
+
 class AsyncSQLDriver(_AsyncOps):
-    """The async-only ``sql`` driver, on a given ``AsyncEngine``."""
+    """The async-only ``sql`` driver: on a given ``AsyncEngine``, or on a URL whose
+    sync DBAPI is not installed (a WSGI application then fails at startup)."""
 
     def gc(self, progress: GcProgress | None = None) -> GcResult:
         """Run :meth:`agc` in an event loop of its own (for the ``sessions gc`` command)."""
@@ -674,6 +966,73 @@ def _is_missing_table(exc: BaseException) -> bool:
     if args and args[0] == _NO_SUCH_TABLE:
         return True
     return "no such table" in str(orig)
+
+
+# SQLSTATE of PostgreSQL, MariaDB/MySQL's error number, SQLite's message.
+_UNDEFINED_COLUMN = "42703"
+_BAD_FIELD = 1054
+
+
+def _is_missing_column(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    if _UNDEFINED_COLUMN in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None)):
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] == _BAD_FIELD:
+        return True
+    return "no such column" in str(orig) or "has no column named" in str(orig)
+
+
+# MariaDB/MySQL's duplicate-key error number.
+_DUPLICATE_KEY = 1062
+
+
+def _is_duplicate_key(exc: IntegrityError) -> bool:
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] == _DUPLICATE_KEY
+
+
+def _applied(result: CursorResult[Any]) -> bool:
+    # The conditional statements touch one row by primary key, or none.
+    return result.rowcount == 1
+
+
+def _compare_and_set(conn: Connection, s: Statements, params: dict[str, Any]) -> bool:
+    """The conditional write (or delete) of ``write_versioned``; True if it applied."""
+    version = params["v"]
+    if not params["d"]:
+        if version is None:
+            return conn.execute(s.peek, params).first() is None
+        return _applied(conn.execute(s.cas_delete, params))
+    if version is not None:
+        return _applied(conn.execute(s.cas_update, params))
+    if s.replace_expired is None:
+        return _applied(conn.execute(s.create, params))
+    try:
+        conn.execute(s.create, params)
+        return True
+    except IntegrityError as exc:
+        if not _is_duplicate_key(exc):
+            raise
+    return _applied(conn.execute(s.replace_expired, params))
+
+
+def _landed(row: Any, params: dict[str, Any]) -> bool:
+    """After a retry, whether the first attempt's write is what is stored.
+
+    The first attempt's connection died after sending the statement, which may
+    have committed: the retry then finds its own version gone and must not
+    report a conflict, or core would replay this request's increments twice.
+    The row holding exactly this payload (and, for an update, the next
+    version) means it landed; a removal landed if the row is gone.
+    """
+    if not params["d"]:
+        return row is None
+    if row is None or bytes(row[0]) != params["d"]:
+        return False
+    return params["v"] is None or int(row[1]) == params["v"] + 1
 
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:

@@ -17,9 +17,14 @@ Column types, per dialect, and why:
   (``TIMESTAMP`` would be shifted by the connection's ``time_zone`` and ends in
   2038); SQLite stores ISO-8601 text in UTC, which sorts chronologically. The
   driver only ever binds UTC, so no server or connection time zone matters.
-* ``version``: incremented by every write, for the later compare-and-set write.
-* ``owner``: a nullable tag (such as a user id), for the later "sign out
-  everywhere"; not indexed until something queries it.
+* ``version``: incremented by every write; the compare-and-set write
+  (conflict-free commits) only replaces the row when it still carries the
+  version its request read.
+* ``tag``: the session's tag (usually a user id; ``values["__tag__"]``),
+  written with every write and indexed, so one query lists or destroys a
+  user's sessions. ``utf8mb4_bin`` on MariaDB/MySQL and ``"C"`` on PostgreSQL:
+  tags compare exactly, byte for byte. It replaces the first layout's ``owner``
+  column, which was never written (see :mod:`sessions_sql.upgrade`).
 """
 
 from __future__ import annotations
@@ -41,9 +46,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Dialect
 
-__all__ = ["DEFAULT_TABLE", "UTCDateTime", "make_table", "metadata", "sessions_table"]
+__all__ = [
+    "DEFAULT_TABLE",
+    "TAG_LENGTH",
+    "UTCDateTime",
+    "make_table",
+    "metadata",
+    "sessions_table",
+]
 
 DEFAULT_TABLE = "sessions"
+#: Longest tag the ``tag`` column holds, in characters.
+TAG_LENGTH = 255
+_IMPORT_SELF = f"__import__({__name__!r}).{__name__.partition('.')[2]}"
 _MYSQL = ("mysql", "mariadb")
 
 
@@ -56,6 +71,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime
     cache_ok = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Alembic's autogenerate writes a type of ours as ``<its __module__>.<repr>``
+        # and imports nothing for it: ``sessions_sql.schema.UTCDateTime()`` would be
+        # a NameError in the migration. Seen from an instance, the module is an
+        # expression that imports it, so the written migration runs as it is.
+        self.__module__ = _IMPORT_SELF
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         """``TIMESTAMPTZ`` on PostgreSQL, ``DATETIME(6)`` on MariaDB/MySQL."""
@@ -98,6 +121,13 @@ def make_table(
         .with_variant(mysql.CHAR(43, charset="ascii", collation="ascii_bin"), *_MYSQL)
     )
     data_type = LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
+    tag_type = (
+        String(TAG_LENGTH)
+        .with_variant(String(TAG_LENGTH, collation="C"), "postgresql")
+        .with_variant(
+            mysql.VARCHAR(TAG_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"), *_MYSQL
+        )
+    )
     return Table(
         name,
         target,
@@ -105,8 +135,9 @@ def make_table(
         Column("data", data_type, nullable=False),
         Column("expires_at", UTCDateTime(), nullable=False),
         Column("version", BigInteger, nullable=False, server_default="1"),
-        Column("owner", String(255), nullable=True),
+        Column("tag", tag_type, nullable=True),
         Index(f"ix_{name}_expires_at", "expires_at"),
+        Index(f"ix_{name}_tag", "tag"),
         schema=schema,
     )
 

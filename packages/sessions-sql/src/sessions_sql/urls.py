@@ -7,11 +7,22 @@ extras (psycopg/asyncpg, pymysql/aiomysql, sqlite3/aiosqlite).
 
 from __future__ import annotations
 
+import importlib.util
+
 from sessions.errors import ConfigError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["SUPPORTED", "async_url", "backend", "parse", "sync_url"]
+__all__ = [
+    "SUPPORTED",
+    "async_url",
+    "backend",
+    "dbapi_installed",
+    "dbapi_module",
+    "install_hint",
+    "parse",
+    "sync_url",
+]
 
 #: Backend name -> (default sync driver, default async driver).
 SUPPORTED: dict[str, tuple[str, str]] = {
@@ -20,6 +31,23 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "mysql": ("pymysql", "aiomysql"),
     "mariadb": ("pymysql", "aiomysql"),
 }
+#: The module each SQLAlchemy DBAPI name imports (unknown names are not checked).
+_MODULES = {
+    "pysqlite": "sqlite3",
+    "aiosqlite": "aiosqlite",
+    "psycopg": "psycopg",
+    "psycopg_async": "psycopg",
+    "asyncpg": "asyncpg",
+    "psycopg2": "psycopg2",
+    "pg8000": "pg8000",
+    "pymysql": "pymysql",
+    "aiomysql": "aiomysql",
+    "asyncmy": "asyncmy",
+    "mysqldb": "MySQLdb",
+    "mariadbconnector": "mariadb",
+}
+#: The package extra that installs a backend's default DBAPIs.
+_EXTRAS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 _ASYNC_DRIVERS = {"aiosqlite", "asyncpg", "psycopg_async", "aiomysql", "asyncmy"}
 # DBAPIs that serve both flavours under one name in SQLAlchemy.
 _BOTH = {"psycopg"}
@@ -79,3 +107,20 @@ def _safe(value: str | URL) -> str:
         return make_url(value).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable URL>"
+
+
+def dbapi_module(url: URL) -> str:
+    """The module the URL's DBAPI lives in (its SQLAlchemy name when unknown)."""
+    name = url.get_driver_name()
+    return _MODULES.get(name, name)
+
+
+def dbapi_installed(url: URL) -> bool:
+    """True when the URL's DBAPI can be imported (checked without importing it)."""
+    module = _MODULES.get(url.get_driver_name())
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def install_hint(url: URL) -> str:
+    """The pip command that installs the backend's DBAPIs (sync and async)."""
+    return f'pip install "sessions-sql[{_EXTRAS[backend(url)]}]"'

@@ -11,7 +11,13 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-import click
+try:
+    import click
+except ModuleNotFoundError as exc:  # ``python -m sessions.cli`` without the extra
+    raise ModuleNotFoundError(
+        f'{exc}: the sessions command line needs the cli extra: pip install "sessions-core[cli]"',
+        name=exc.name,
+    ) from exc
 
 __all__ = ["SessionsGroup", "cli", "main", "make_cli"]
 
@@ -22,6 +28,9 @@ BUILTIN_COMMANDS = {
     "gc": "sessions.cli.gc:gc",
     "hooks": "sessions.cli.hooks:hooks",
     "init": "sessions.cli.init:init",
+    "list": "sessions.cli.users:list_sessions",
+    "new-driver": "sessions.cli.newdriver:new_driver",
+    "revoke": "sessions.cli.users:revoke",
     "secret": "sessions.cli.secret:secret",
 }
 

@@ -12,12 +12,12 @@ from typing import Any
 import click
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ..config import SessionConfig
 from ..driver import RequestContext, acall
 from ..keys import new_token, storage_key
 from ..manager import SessionManager
+from ..redact import redact_text
 from .common import env_file_option, load_config
-
-_OPS = ("read", "write", "destroy", "touch")
 
 
 class _Trip:
@@ -33,12 +33,12 @@ class _Trip:
 
     def __call__(self, op: str, *args: Any) -> Any:
         context = RequestContext(dict(self.jar))
-        driver = self.manager.driver.for_request(context)
+        driver = self.manager.request_driver(context)
         if self.portal is not None:
             flavours = self.manager.flavours
 
             async def run() -> Any:
-                return await acall(flavours, driver, _OPS.index(op), *args)
+                return await acall(flavours, driver, op, *args)
 
             result = self.portal.call(run)
         else:
@@ -51,12 +51,12 @@ class _Trip:
         return result
 
 
-def _step(label: str, action: Callable[[], Any], check: Callable[[Any], str | None]) -> None:
+def _step(label: str, action: Callable[[], Any], check: Callable[[Any], str | None]) -> Any:
     started = time.perf_counter()
     try:
         result = action()
     except Exception as exc:
-        click.echo(f"  FAIL  {label}: {type(exc).__name__}: {exc}")
+        click.echo(f"  FAIL  {label}: {type(exc).__name__}: {redact_text(str(exc))}")
         raise _Failed(label) from exc
     elapsed = (time.perf_counter() - started) * 1000
     problem = check(result)
@@ -64,6 +64,7 @@ def _step(label: str, action: Callable[[], Any], check: Callable[[Any], str | No
         click.echo(f"  FAIL  {label}: {problem}")
         raise _Failed(label)
     click.echo(f"  ok    {label} ({elapsed:.1f} ms)")
+    return result
 
 
 class _Failed(Exception):
@@ -91,29 +92,39 @@ def check(env_file: Path, flavour: str) -> None:
     throwaway session, then print a verdict (exit status 1 on failure)."""
     config = load_config(env_file)
     click.echo(f"driver {config.driver!r} (age {config.age_seconds} s)")
-    manager = SessionManager(config)
     key = storage_key(new_token())
     values = {"sessions-check": key[:8], "at": datetime.now(UTC)}
     failed: str | None = None
     with ExitStack() as stack:
-        failed = _run_steps(manager, key, values, flavour, stack)
+        failed = _run_steps(config, key, values, flavour, stack)
     if failed is not None:
         click.echo(f"FAILED: driver {config.driver!r} did not pass the check (step: {failed})")
         raise SystemExit(1)
     click.echo(f"OK: driver {config.driver!r} stores, reads and removes sessions")
 
 
+def _built(config: SessionConfig) -> SessionManager:
+    manager = SessionManager(config)
+    manager.driver  # noqa: B018 - builds it
+    return manager
+
+
 def _run_steps(
-    manager: SessionManager, key: str, values: dict[str, Any], flavour: str, stack: ExitStack
+    config: SessionConfig, key: str, values: dict[str, Any], flavour: str, stack: ExitStack
 ) -> str | None:
     """Run every step; the label of the first that failed, or None."""
     try:
-        _step("load and build the driver", lambda: manager.driver, lambda _: None)
+        manager: SessionManager = _step(
+            "load and build the driver", lambda: _built(config), lambda _: None
+        )
         name = manager.config.driver
         entry = manager.plugins.drivers.get(name)
         origin = f"{entry.distribution} {entry.version}" if entry else "unknown distribution"
         where = manager.driver.describe() if hasattr(manager.driver, "describe") else "?"
-        click.echo(f"  from {origin}, storing in {where}, flavours {manager.flavours.label}")
+        click.echo(
+            f"  from {origin}, storing in {redact_text(str(where))}, "
+            f"flavours {manager.flavours.label}"
+        )
         if not getattr(manager.driver, "durable", True):
             click.echo(
                 f"  warning: driver {name!r} is not durable: it keeps sessions in memory only, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,9 +29,17 @@ def env_file_option(func: F) -> F:
     return decorated
 
 
-def load_config(env_file: Path | None) -> SessionConfig:
-    """SessionConfig from the environment and ``env_file``, or a ClickException."""
+def load_config(env_file: Path | None, *, needs_secret: bool = True) -> SessionConfig:
+    """SessionConfig from the environment and ``env_file``, or a ClickException.
+
+    A command that signs and decrypts nothing (``gc``) passes ``needs_secret=False``:
+    without ``SESSION_SECRET`` it gets a random one it never uses for anything.
+    """
     try:
-        return SessionConfig.from_env(merged_environ(env_file))
+        environ = merged_environ(env_file)
+        overrides = {}
+        if not needs_secret and "SESSION_SECRET" not in environ:
+            overrides["secret"] = secrets.token_urlsafe(32)
+        return SessionConfig.from_env(environ, **overrides)
     except (SessionError, EnvFileError) as exc:
         raise click.ClickException(str(exc)) from exc

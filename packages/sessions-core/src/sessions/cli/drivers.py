@@ -29,7 +29,9 @@ def _render(report: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(title="Session drivers")
-    for column in ("Driver", "Distribution", "Version", "Flavours", "Capabilities"):
+    # Names are what a reader copies into config: never broken across lines.
+    table.add_column("Driver", no_wrap=True, min_width=_longest(report["drivers"], "name"))
+    for column in ("Distribution", "Version", "Flavours", "Capabilities"):
         table.add_column(column, overflow="fold")
     for info in report["drivers"]:
         table.add_row(
@@ -49,7 +51,9 @@ def _render(report: dict[str, Any]) -> None:
             options = Table(
                 title=f"{escape(info['name'])} options (SESSION_{info['name'].upper()}_*)"
             )
-            for column in ("Option", "Type", "Default", "Help"):
+            longest = _longest(info["options"], "name")
+            options.add_column("Option", no_wrap=True, min_width=longest)
+            for column in ("Type", "Default", "Help"):
                 options.add_column(column, overflow="fold")
             for opt in info["options"]:
                 default = "required" if opt["required"] else repr(opt["default"])
@@ -74,3 +78,7 @@ def _render(report: dict[str, Any]) -> None:
     if missing:
         hints = ", ".join(f"{name} (pip install {FIRST_PARTY[name]})" for name in missing)
         console.print(f"[dim]not installed: {escape(hints)}[/dim]")
+
+
+def _longest(rows: list[dict[str, Any]], key: str) -> int:
+    return max((len(row[key]) for row in rows), default=0)

@@ -52,12 +52,13 @@ def gc(env_file: Path, as_json: bool) -> None:
 
     Only drivers with the gc capability need this (file, sql, memory); stores
     that expire entries themselves (redis, memcached, cookie) have nothing to do,
-    which is reported and is not an error. Run it from cron.
+    which is reported and is not an error. Run it from cron: it needs the
+    driver's settings, not SESSION_SECRET.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    config = load_config(env_file)
+    config = load_config(env_file, needs_secret=False)
     manager = SessionManager(config)
     try:
         if not manager.has_gc:

@@ -12,6 +12,7 @@ import click
 from ..driver import Option, declared_options
 from ..errors import SessionError
 from ..plugins import load_plugins
+from ..redact import redact
 from .envfile import EnvFileError, format_line, read_env_file
 from .secret import new_secret
 
@@ -67,7 +68,9 @@ def _settings(
         elif option.default is not None:
             rows.append((var, _env_text(option.default), option.help))
         else:
-            rows.append((var, None, ("required: " if option.required else "") + option.help))
+            rows.append(
+                (var, None, ("required: " if option.required else "optional: ") + option.help)
+            )
     return rows
 
 
@@ -92,7 +95,8 @@ def init(driver: str, env_file: Path, options: tuple[str, ...]) -> None:
     """Add SESSION_* settings for DRIVER, with a fresh secret, to a .env file.
 
     Settings already in the file are never overwritten; only missing ones are
-    added. Options without a default are written as commented placeholders.
+    added. Options without a default are written as commented placeholders;
+    the required ones among them are reported as todo.
     """
     try:
         factory = load_plugins().get(driver).load()
@@ -116,12 +120,15 @@ def init(driver: str, env_file: Path, options: tuple[str, ...]) -> None:
             click.echo(f"kept     {var} (already set)")
             continue
         if value is None:
+            # Only a required option is left to do; an optional one is a commented hint.
             lines.append(f"# {var}=    # {comment}")
-            click.echo(f"todo     {var} ({comment})")
+            status = "todo    " if comment.startswith("required: ") else "optional"
+            click.echo(f"{status} {var} ({comment.partition(': ')[2]})")
             continue
         lines.append(f"# {comment}")
         lines.append(format_line(var, value))
-        shown = "<new secret>" if var == "SESSION_SECRET" else value
+        # The terminal (and CI logs) may be less private than the 0600 file.
+        shown = "<new secret>" if var == "SESSION_SECRET" else redact(value, var)
         click.echo(f"added    {var}={shown}")
     if not lines:
         click.echo(f"{env_file} already has every setting; nothing written")

@@ -40,8 +40,13 @@ def driver_info(entry: DriverEntry) -> dict[str, Any]:
     try:
         factory = entry.load()
         if isinstance(factory, type):
-            info["flavours"] = flavours_of(factory, entry.name).label
+            flavours = flavours_of(factory, entry.name)
+            info["flavours"] = flavours.label
             capabilities = []
+            if flavours.versioned:
+                capabilities.append("conflict-free")
+            if flavours.tagging:
+                capabilities.append("tagging")
             if callable(getattr(factory, "gc", None)) or callable(getattr(factory, "agc", None)):
                 capabilities.append("gc")
             if getattr(factory, "touches_on_read", False):

@@ -66,6 +66,7 @@ class CookieDriver(Driver):
 
     options: ClassVar[tuple[Option, ...]] = ()
     touches_on_read: ClassVar[bool] = False
+    blocking: ClassVar[bool] = False
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)

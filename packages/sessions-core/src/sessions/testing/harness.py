@@ -30,8 +30,9 @@ class Harness:
         session_config = SessionConfig(
             secret=SECRET, driver=UNDER_TEST, age=age, drivers={UNDER_TEST: dict(options)}, **config
         )
-        self.manager = SessionManager(session_config, autoload_plugins=False)
-        self.manager.extend(UNDER_TEST, factory)
+        self.manager = SessionManager(
+            session_config, autoload_plugins=False, drivers={UNDER_TEST: factory}
+        )
         self.jar: dict[str, str] = {}
 
     @property
@@ -54,15 +55,14 @@ class Harness:
     def call(self, op: str, *args: Any) -> Any:
         """Run one sync operation as a request."""
         context = self.context()
-        result = getattr(self.driver.for_request(context), op)(*args)
+        result = getattr(self.manager.request_driver(context), op)(*args)
         self.finish(context)
         return result
 
     async def acall(self, op: str, *args: Any) -> Any:
         """Run one async operation as a request (a worker thread for sync-only drivers)."""
         context = self.context()
-        index = ("read", "write", "destroy", "touch").index(op)
-        driver = self.driver.for_request(context)
-        result = await acall(self.manager.flavours, driver, index, *args)
+        driver = self.manager.request_driver(context)
+        result = await acall(self.manager.flavours, driver, op, *args)
         self.finish(context)
         return result

@@ -1,0 +1,264 @@
+"""Issue 15: what a request that does not use its session costs, and a read whose
+refresh is not due.
+
+For every first-party driver, ASGI (Starlette) and WSGI (Flask under
+``sessions.wsgi``'s middleware): a request carrying a
+session cookie to a handler that never touches the session, with
+``SessionConfig(lazy=True)``, against the same bare app without sessions
+(target: at most 1.15x). Then, with ``touch_interval``: a read-only request on
+Redis whose refresh is not due (one plain GET, no Set-Cookie) against the bare
+app plus a raw redis-py GET (target: at most 1.15x), and a read-only request on
+the cookie driver against Starlette's own signed-cookie middleware (target: less).
+Redis and memcached are private servers started for the run on loopback ports.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness import Jar, Result, asgi_runner, compare, report, wsgi_runner
+from sessions import SessionConfig, SessionManager
+from sessions.testing.servers import ServerProcess, require_binary
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+SECRET = "bench-lazy-secret-0123456789abcdefghijklmn"
+LIMIT = 1.15
+
+
+@contextmanager
+def servers() -> Iterator[dict[str, dict[str, Any]]]:
+    """Driver options for every first-party driver, with private servers."""
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        redis_bin = require_binary(shutil.which("redis-server") or "redis-server")
+        memcached_bin = require_binary(shutil.which("memcached") or "/usr/bin/memcached")
+        redis = stack.enter_context(
+            ServerProcess(
+                "bench-redis",
+                lambda port, wd: [
+                    redis_bin,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(wd),
+                ],
+            ).start()
+        )
+        memcached = stack.enter_context(
+            ServerProcess(
+                "bench-memcached",
+                lambda port, wd: (
+                    [memcached_bin, "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
+                    + (["-u", "root"] if _root() else [])
+                ),
+            ).start()
+        )
+        yield {
+            "memory": {},
+            "cookie": {},
+            "file": {"location": str(workdir / "files")},
+            "sql": {"url": f"sqlite:///{workdir / 'sessions.db'}"},
+            "redis": {"url": f"redis://127.0.0.1:{redis.port}/0"},
+            "memcached": {"servers": [f"127.0.0.1:{memcached.port}"]},
+        }
+
+
+def _root() -> bool:
+    import os
+
+    return os.geteuid() == 0
+
+
+def manager(driver: str, options: dict[str, Any], **config: Any) -> SessionManager:
+    return SessionManager(
+        SessionConfig(secret=SECRET, driver=driver, drivers={driver: options}, **config)
+    )
+
+
+# -- apps ------------------------------------------------------------------------------------
+
+
+async def put(request: Request) -> PlainTextResponse:
+    from sessions.asgi import load_session
+
+    (await load_session(request)).put("user", 42)
+    return PlainTextResponse("ok")
+
+
+async def nothing(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def read(request: Request) -> PlainTextResponse:
+    from sessions.asgi import load_session
+
+    return PlainTextResponse(str((await load_session(request)).get("user")))
+
+
+def starlette_app(sessions: SessionManager | None) -> Any:
+    from sessions.asgi import SessionMiddleware
+
+    app = Starlette(routes=[Route("/put", put), Route("/", nothing), Route("/read", read)])
+    return app if sessions is None else SessionMiddleware(app, sessions)
+
+
+def wsgi_app(sessions: SessionManager | None) -> Any:
+    """A Flask app (a realistic WSGI app), wrapped in sessions.wsgi's middleware."""
+    from flask import Flask, request
+    from sessions.wsgi import SessionMiddleware
+
+    app = Flask(__name__)
+
+    @app.get("/")
+    def nothing() -> str:
+        return "ok"
+
+    @app.get("/put")
+    def put() -> str:
+        request.environ["sessions.session"].put("user", 42)
+        return "ok"
+
+    return app if sessions is None else SessionMiddleware(app, sessions)
+
+
+def session_jar(run_put: Callable[[int], float], jar: Jar) -> Jar:
+    run_put(1)
+    assert jar.cookies, "the first request set no cookie"
+    return jar
+
+
+# -- the measurements ---------------------------------------------------------------------------
+
+
+def lazy_rows(options: dict[str, dict[str, Any]], batch: int, repeats: int) -> list[Result]:
+    results: list[Result] = []
+    for driver, opts in options.items():
+        sessions = manager(driver, opts, lazy=True)
+        asgi_jar, wsgi_jar = Jar(), Jar()
+        put_asgi, close_put = asgi_runner(starlette_app(sessions), "/put", jar=asgi_jar)
+        session_jar(put_asgi, asgi_jar)
+        close_put()
+        session_jar(wsgi_runner(wsgi_app(sessions), "/put", jar=wsgi_jar), wsgi_jar)
+        bare_asgi, close_bare = asgi_runner(starlette_app(None))
+        ours_asgi, close_ours = asgi_runner(starlette_app(sessions), jar=asgi_jar)
+        timings = compare(
+            {
+                "bare ASGI": bare_asgi,
+                "lazy ASGI": ours_asgi,
+                "bare WSGI": wsgi_runner(wsgi_app(None)),
+                "lazy WSGI": wsgi_runner(wsgi_app(sessions), jar=wsgi_jar),
+            },
+            batch=batch,
+            repeats=repeats,
+        )
+        close_bare()
+        close_ours()
+        sessions.close()
+        for kind in ("ASGI", "WSGI"):
+            bare, lazy = timings[f"bare {kind}"], timings[f"lazy {kind}"]
+            group = f"no access, lazy, {kind}: {driver} (target <= {LIMIT}x the bare app)"
+            results.append(Result(group, "bare app", bare))
+            results.append(
+                Result(group, f"sessions ({driver})", lazy, {"ratio": f"{lazy / bare:.2f}"})
+            )
+    return results
+
+
+def touch_not_due_rows(
+    options: dict[str, dict[str, Any]], batch: int, repeats: int
+) -> list[Result]:
+    import redis
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware as StarletteSessions
+
+    results: list[Result] = []
+    url = options["redis"]["url"]
+    raw = redis.Redis.from_url(url)
+    raw.set("bench:raw", b'{"user":42}')
+
+    async def raw_get(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(raw.get("bench:raw")))
+
+    redis_sessions = manager("redis", options["redis"], touch_interval="5m")
+    jar = Jar()
+    put_run, close_put = asgi_runner(starlette_app(redis_sessions), "/put", jar=jar)
+    session_jar(put_run, jar)
+    close_put()
+    baseline, close_a = asgi_runner(Starlette(routes=[Route("/read", raw_get)]), "/read")
+    ours, close_b = asgi_runner(starlette_app(redis_sessions), "/read", jar=jar)
+    timings = compare({"bare + GET": baseline, "ours": ours}, batch=batch, repeats=repeats)
+    close_a()
+    close_b()
+    group = f"read-only, touch not due: redis (target <= {LIMIT}x bare app + raw GET)"
+    results.append(Result(group, "bare app + raw redis-py GET", timings["bare + GET"]))
+    results.append(
+        Result(
+            group,
+            "sessions (redis, touch_interval=5m)",
+            timings["ours"],
+            {"ratio": f"{timings['ours'] / timings['bare + GET']:.2f}"},
+        )
+    )
+
+    async def starlette_read(request: Request) -> PlainTextResponse:
+        if request.url.path == "/put":
+            request.session["user"] = 42
+        return PlainTextResponse(str(request.session.get("user")))
+
+    theirs_app = Starlette(
+        routes=[Route("/put", starlette_read), Route("/read", starlette_read)],
+        middleware=[Middleware(StarletteSessions, secret_key=SECRET)],
+    )
+    their_jar = Jar()
+    put_run, close_put = asgi_runner(theirs_app, "/put", jar=their_jar)
+    session_jar(put_run, their_jar)
+    close_put()
+    cookie_sessions = manager("cookie", {}, touch_interval="5m")
+    our_jar = Jar()
+    put_run, close_put = asgi_runner(starlette_app(cookie_sessions), "/put", jar=our_jar)
+    session_jar(put_run, our_jar)
+    close_put()
+    theirs, close_a = asgi_runner(theirs_app, "/read", jar=their_jar)
+    ours, close_b = asgi_runner(starlette_app(cookie_sessions), "/read", jar=our_jar)
+    timings = compare({"theirs": theirs, "ours": ours}, batch=batch, repeats=repeats)
+    close_a()
+    close_b()
+    group = "read-only, touch not due: cookie driver (target < Starlette's signed cookie)"
+    results.append(Result(group, "Starlette SessionMiddleware", timings["theirs"]))
+    results.append(
+        Result(
+            group,
+            "sessions (cookie, touch_interval=5m)",
+            timings["ours"],
+            {"ratio": f"{timings['ours'] / timings['theirs']:.2f}"},
+        )
+    )
+    redis_sessions.close()
+    raw.close()
+    return results
+
+
+def main(quick: bool) -> str:
+    batch, repeats = (200, 3) if quick else (2000, 7)
+    with servers() as options:
+        results = lazy_rows(options, batch, repeats)
+        results += touch_not_due_rows(options, batch, repeats)
+    return report(results, baseline=None)
+
+
+if __name__ == "__main__":
+    print(main(quick=False))

@@ -1,0 +1,141 @@
+"""The commit plan: what a request's commit reads, writes, destroys, and how it merges.
+
+:class:`~sessions.session.Session` records what the request did; this module
+turns that into store operations. With a driver that has the ``versioned``
+capability, a changed session is stored with a compare-and-set against the
+version the request read. When another request committed in between, the
+record is read again and this request's own changes are replayed onto it
+(see :mod:`sessions.changes`), a bounded number of times with a little jitter.
+A commit that read a stored session never creates it again: if the record is
+gone (a logout, a regenerate, an expiry), this request's changes to that id
+are dropped and reported, and the response still succeeds.
+
+The conflict loop is written once, as a generator of driver steps, and run by
+a sync and an async runner, so both flavours follow exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .changes import Changes
+from .driver import Record
+from .errors import SessionError
+from .record import FLASH_KEY
+
+__all__ = [
+    "COMMIT_DEADLINE",
+    "FLASH_KEY",
+    "MAX_ATTEMPTS",
+    "CommitConflictError",
+    "CommitPlan",
+    "Outcome",
+    "Step",
+]
+
+log = logging.getLogger("sessions")
+
+#: How long a commit keeps retrying its compare-and-set before it gives up, in
+#: seconds, and at most how many attempts it makes. Each conflict costs one read
+#: and one write; under heavy contention (8 clients hammering one session) most
+#: commits need one or two attempts, and an unlucky one a few dozen.
+COMMIT_DEADLINE = 10.0
+MAX_ATTEMPTS = 1000
+_MISSING: Any = object()
+
+Action = Literal["write", "touch", "destroy", "none"]
+#: One thing the runner must do: (driver operation or "sleep", its arguments).
+Step = tuple[str, tuple[Any, ...]]
+
+
+class CommitConflictError(SessionError):
+    """A commit kept conflicting with other requests and gave up.
+
+    Raised only after :data:`COMMIT_DEADLINE` seconds (or :data:`MAX_ATTEMPTS`
+    attempts) of conflicts, so the request fails (and is not acknowledged)
+    rather than losing its change.
+    """
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the guarded write ended as."""
+
+    #: ``"stored"`` (first try), ``"merged"`` (after conflicts) or ``"dropped"``
+    #: (the record was destroyed meanwhile; this request's changes were discarded).
+    result: Literal["stored", "merged", "dropped"]
+    attempts: int
+
+
+@dataclass(slots=True)
+class CommitPlan:
+    """Everything one commit does, decided before any I/O."""
+
+    action: Action
+    session_id: str
+    #: Keys destroyed unconditionally first (a regenerated session's old id, a cleared one).
+    destroy: list[str] = field(default_factory=list)
+    #: The record to store (values plus outgoing flash), for ``action == "write"``.
+    values: dict[str, Any] | None = None
+    #: Compare-and-set: ``None`` when the driver is not versioned (plain write).
+    guarded: bool = False
+    #: The version read (``None``: the session is new, so the write creates it).
+    version: int | None = None
+    changes: Changes = field(default_factory=Changes)
+    #: This request's final values, without flash messages.
+    own: dict[str, Any] = field(default_factory=dict)
+    #: Flash messages this request stores for the next one.
+    flash: dict[str, Any] = field(default_factory=dict)
+    #: Flash messages this request read (shown), so a merge does not show them twice.
+    consumed: dict[str, Any] = field(default_factory=dict)
+    #: Send the id cookie (with a fresh Max-Age) on the response.
+    cookie: bool = True
+
+    def merge(self, fresh: dict[str, Any]) -> dict[str, Any]:
+        """This request's changes replayed onto a newer stored record."""
+        fresh = dict(fresh)
+        theirs = fresh.pop(FLASH_KEY, None)
+        merged = self.changes.replay(fresh, self.own)
+        flash: dict[str, Any] = {}
+        if type(theirs) is dict and not self.changes.cleared:
+            consumed = self.consumed
+            flash = {k: v for k, v in theirs.items() if consumed.get(k, _MISSING) != v}
+        flash.update(self.flash)
+        if flash:
+            merged[FLASH_KEY] = flash
+        return merged
+
+    def guarded_write(self) -> Generator[Step, Any, Outcome]:
+        """The compare-and-set loop, as driver steps; the runner sends back results."""
+        values = self.values if self.values is not None else {}
+        version = self.version
+        deadline = time.monotonic() + COMMIT_DEADLINE
+        attempt = 0
+        while attempt < MAX_ATTEMPTS and (attempt == 0 or time.monotonic() < deadline):
+            attempt += 1
+            stored = yield ("write_versioned", (self.session_id, values, version))
+            if stored:
+                return Outcome("stored" if attempt == 1 else "merged", attempt)
+            record: Record | None = yield ("read_versioned", (self.session_id,))
+            if record is None:
+                if self.version is not None:
+                    # It was stored when this request read it, and is gone now:
+                    # never write it back.
+                    return Outcome("dropped", attempt)
+                version = None  # a create raced another create that vanished: create again
+                continue
+            values = self.merge(record.values)
+            version = record.version
+            if attempt > 1:
+                # Spread out writers that keep colliding; the first retry is immediate.
+                yield ("sleep", (random.uniform(0, min(0.01, 0.0005 * 2**attempt)),))
+        raise CommitConflictError(
+            f"session {self.session_id[:12]}... could not be committed: the store reported "
+            f"a conflicting change on each of {attempt} attempts (another request commits "
+            "this session continuously); the request's changes were not stored"
+        )
