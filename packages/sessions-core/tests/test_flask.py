@@ -428,30 +428,6 @@ def test_server_errors_commit_nothing_unless_configured(
     assert client.get("/seen").json() == expected
 
 
-def test_a_failed_commit_is_not_tried_again_by_flasks_error_handler(
-    serve: Callable[[flask.Flask], httpx.Client],
-) -> None:
-    from sessions.drivers.memory import MemoryDriver
-    from sessions.errors import DriverError
-
-    writes: list[str] = []
-
-    class FailingWrites(MemoryDriver):
-        def write(self, session_id: str, values: dict[str, Any]) -> None:
-            writes.append(session_id)
-            raise DriverError("failing", "write", "nowhere", TimeoutError("store down"))
-
-    # commit_on_error: the error handler's own save would commit (a 500 is not
-    # committed otherwise).
-    sessions = manager(driver="failing", commit_on_error=True)
-    sessions.extend("failing", FailingWrites)
-    client = serve(make_app(sessions))
-    assert client.get("/count").status_code == 500
-    # Flask's error path calls save_session again; a store that just failed
-    # (or timed out: a whole timeout each time) is not asked twice.
-    assert len(writes) == 1
-
-
 def test_secure_follows_the_scheme() -> None:
     client = make_app().test_client()
     assert "Secure" not in client.get("/count").headers["Set-Cookie"]

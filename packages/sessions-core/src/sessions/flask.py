@@ -97,7 +97,6 @@ class FlaskSession(Session, SessionMixin):
         super().__init__(manager, context, form=form)
         self.accessed = False
         self._flashes_consumed = False
-        self._commit_failed = False
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -290,18 +289,12 @@ class SessionsInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Commit the session and add its cookies to ``response``."""
-        if not isinstance(session, FlaskSession) or session._commit_failed:
-            # Flask's error handler saves the session again after a failed
-            # save: the store already failed (or timed out) once this request.
+        if not isinstance(session, FlaskSession):
             return
         if response.status_code >= 500 and not self.manager.config.commit_on_error:
             return  # a server error keeps the request's half-done changes out
         if session.initiated:
-            try:
-                session.commit()
-            except Exception:
-                session._commit_failed = True
-                raise
+            session.commit()
         add_response_headers(session, response)
 
 
