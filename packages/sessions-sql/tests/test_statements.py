@@ -184,3 +184,19 @@ def test_a_read_told_not_to_touch_never_refreshes(any_db: Database, op: str) -> 
             await h.manager.aclose()
 
     anyio.run(main)
+
+
+def test_the_driver_touch_interval_option_is_deprecated_for_the_session_configs(
+    sqlite_db: Database,
+) -> None:
+    sqlite_db.table()
+    h = Harness(SQLDriver, {"url": sqlite_db.url, "touch_interval": 5}, age=600)
+    with pytest.warns(DeprecationWarning, match=r"SessionConfig\(touch_interval=\.\.\.\)"):
+        h.manager.driver  # builds it
+    assert h.driver._interval == timedelta(seconds=5)
+    # Unset, it follows the session config: core decides when a refresh is due...
+    h = Harness(SQLDriver, {"url": sqlite_db.url}, age=600, touch_interval="5m")
+    assert h.driver._interval == timedelta(0)
+    # ...and without one, refreshes stay throttled to once a minute, as before.
+    h = Harness(SQLDriver, {"url": sqlite_db.url}, age=600)
+    assert h.driver._interval == timedelta(seconds=60)

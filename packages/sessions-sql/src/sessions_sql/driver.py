@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -93,9 +94,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "touch_interval",
         float,
-        60.0,
-        "seconds between expiry refreshes of an unchanged session (at most 10% of the age); "
-        "0 refreshes on every request",
+        None,
+        "deprecated: set SessionConfig(touch_interval=...) (SESSION_TOUCH_INTERVAL) instead. "
+        "Seconds between expiry refreshes of an unchanged session (at most 10% of the age); "
+        "unset: the session config's touch_interval, or 60 when that is 0",
     ),
     Option("gc_batch_size", int, 1000, "rows deleted per statement by gc"),
     Option(
@@ -188,8 +190,9 @@ class _Store(Driver):
         create = opts.get("create_table")
         self._create = self._backend == "sqlite" if create is None else bool(create)
         self._age = timedelta(seconds=config.age)
-        interval = _non_negative(config.name, "touch_interval", opts.get("touch_interval", 60.0))
-        self._interval = timedelta(seconds=min(interval, config.age * MAX_TOUCH_SHARE))
+        self._interval = timedelta(
+            seconds=min(_touch_interval(config), config.age * MAX_TOUCH_SHARE)
+        )
         batch = opts.get("gc_batch_size")
         self._gc_batch = 1000 if batch is None else int(batch)
         if self._gc_batch < 1:
@@ -1063,3 +1066,30 @@ def _non_negative(driver: str, name: str, value: Any) -> float:
     if number < 0:
         raise ConfigError(f"drivers.{driver}.{name}", value, "a number >= 0")
     return number
+
+
+#: What the driver throttled its own refreshes to before core had ``touch_interval``.
+LEGACY_TOUCH_INTERVAL = 60.0
+
+
+def _touch_interval(config: DriverConfig) -> float:
+    """Seconds between the driver's own expiry refreshes of a session that is only read.
+
+    ``SessionConfig(touch_interval=...)`` now decides when a refresh is due (the
+    read is told with ``touch=False``), so the driver refreshes whenever core
+    asks. The driver's own option still works, with a DeprecationWarning; and
+    with neither set, the refreshes stay throttled to once a minute, as before.
+    """
+    given = config.options.get("touch_interval")
+    if given is not None:
+        warnings.warn(
+            f"drivers.{config.name}.touch_interval is deprecated: set "
+            "SessionConfig(touch_interval=...) (SESSION_TOUCH_INTERVAL) instead, which "
+            "also spares the cookie and the read; the driver option is honoured for now",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _non_negative(config.name, "touch_interval", given)
+    if config.session.touch_interval_seconds:
+        return 0.0
+    return LEGACY_TOUCH_INTERVAL
