@@ -526,6 +526,9 @@ def test_check_passes_for_a_working_driver() -> None:
         assert f"ok    {step} (" in result.output
     assert "via the sync flavour" in result.output
     assert result.output.rstrip().endswith("OK: driver 'memory' stores, reads and removes sessions")
+    # The memory driver declares itself not durable: the check says what that costs.
+    assert "warning: driver 'memory' is not durable" in result.output
+    assert "a restart of its store logs every user out" in result.output
 
 
 def test_check_through_the_async_flavour_and_an_env_file(tmp_path: Path) -> None:
@@ -563,6 +566,7 @@ def test_check_uses_the_async_flavour_of_an_async_only_driver(site: Site) -> Non
     assert result.exit_code == 0, result.output
     assert "flavours async" in result.output
     assert "via the async flavour" in result.output
+    assert "not durable" not in result.output  # durable unless a driver says otherwise
     forced = run("check", "--flavour", "sync", **env)
     assert forced.exit_code == 1
     assert "FAIL  sync flavour available: ConfigError" in forced.output

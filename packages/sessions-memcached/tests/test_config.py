@@ -128,3 +128,24 @@ def test_selected_by_name_from_the_environment(memcached: Any) -> None:
     assert memcached.raw.get(f"env:{key}") == b'{"from":"env"}'
     assert 1790 <= memcached.ttl(f"env:{key}") <= 1800
     manager.close()
+
+
+def test_check_warns_that_a_restart_loses_every_session(memcached: Any) -> None:
+    from click.testing import CliRunner
+    from sessions.cli import make_cli
+
+    reset_plugins()  # the entry point is loaded inside the call, under the env below
+    env = {
+        "SESSION_DRIVER": "memcached",
+        "SESSION_SECRET": SECRET,
+        "SESSION_MEMCACHED_SERVERS": memcached.address,
+    }
+    try:
+        result = CliRunner().invoke(make_cli(), ["check"], env=env, catch_exceptions=False)
+    finally:
+        reset_plugins()
+    assert result.exit_code == 0, result.output
+    assert MemcachedDriver.durable is False
+    assert "warning: driver 'memcached' is not durable" in result.output
+    assert "logs every user out" in result.output
+    assert result.output.rstrip().endswith("stores, reads and removes sessions")

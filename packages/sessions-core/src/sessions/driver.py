@@ -315,6 +315,9 @@ class Driver:
     #: or trio). On another loop (trio), core then calls the sync methods in a
     #: worker thread instead.
     async_library: ClassVar[str | None] = None
+    #: False when the store keeps sessions only in memory, so a restart of the
+    #: store (or of the process) logs every user out; ``sessions check`` warns.
+    durable: ClassVar[bool] = True
 
     def __init__(self, config: DriverConfig) -> None:
         self.config = config

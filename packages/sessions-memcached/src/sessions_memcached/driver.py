@@ -85,6 +85,8 @@ class MemcachedDriver(Driver):
         ),
     )
     touches_on_read: ClassVar[bool] = True
+    # memcached keeps nothing on disk: a restart of a server loses its sessions.
+    durable: ClassVar[bool] = False
 
     def __init__(self, config: DriverConfig) -> None:
         super().__init__(config)

@@ -23,9 +23,16 @@ from redis.retry import Retry
 from sessions.errors import ConfigError
 from sessions.redact import redact_text
 
-from .lanes import AsyncLane, SyncLane, backoff
+from .lanes import AsyncLane, AsyncPatientClient, PatientClient, SyncLane, backoff
 
-__all__ = ["build_async", "build_sync", "check_options", "describe_client", "is_async_client"]
+__all__ = [
+    "adopt",
+    "build_async",
+    "build_sync",
+    "check_options",
+    "describe_client",
+    "is_async_client",
+]
 
 _SCHEMES = ("redis", "rediss", "unix")
 _CLUSTER_SCHEMES = ("redis", "rediss")
@@ -126,25 +133,36 @@ def _backoff_retry(retry_class: type[Any], options: Mapping[str, Any]) -> Any:
 def build_sync(options: Mapping[str, Any]) -> Any:
     """What the sync flavour sends commands through, for the ``url`` option: a
     :class:`SyncLane` over a standalone client, or a ``RedisCluster``."""
+    patience = options.get("socket_timeout")
     if options.get("cluster"):
         kwargs = _client_kwargs(options, _backoff_retry(Retry, options))
-        return redis.cluster.RedisCluster.from_url(options["url"], **kwargs)
+        cluster = redis.cluster.RedisCluster.from_url(options["url"], **kwargs)
+        return PatientClient(cluster, patience)
     # The lane retries; the connections themselves must not retry again.
     client = redis.Redis.from_url(options["url"], **_client_kwargs(options, Retry(NoBackoff(), 0)))
-    return SyncLane(client, int(options.get("retries") or 0))
+    return SyncLane(client, int(options.get("retries") or 0), patience)
 
 
 def build_async(options: Mapping[str, Any]) -> Any:
     """The async counterpart of :func:`build_sync`; call it inside the loop that will use it."""
     if options.get("cluster"):
         kwargs = _client_kwargs(options, _backoff_retry(AsyncRetry, options))
-        return redis.asyncio.cluster.RedisCluster.from_url(options["url"], **kwargs)
+        cluster = redis.asyncio.cluster.RedisCluster.from_url(options["url"], **kwargs)
+        return AsyncPatientClient(cluster, options.get("socket_timeout"))
     kwargs = _client_kwargs(options, AsyncRetry(NoBackoff(), 0))
     # The lane enforces socket_timeout over the whole command itself: redis-py
     # would spawn a task per send to enforce it.
     kwargs["socket_timeout"] = None
     client = redis.asyncio.Redis.from_url(options["url"], **kwargs)
     return AsyncLane(client, int(options.get("retries") or 0), options.get("socket_timeout"))
+
+
+def adopt(client: Any, options: Mapping[str, Any]) -> Any:
+    """An application's client, asking again after a "try again shortly" reply for
+    up to the driver's ``socket_timeout`` (the client's own settings do the rest)."""
+    if is_async_client(client):
+        return AsyncPatientClient(client, options.get("socket_timeout"))
+    return PatientClient(client, options.get("socket_timeout"))
 
 
 def mask_url(url: str) -> str:

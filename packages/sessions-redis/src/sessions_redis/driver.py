@@ -33,6 +33,7 @@ from sessions.errors import ConfigError, DecodeError, DriverError
 from sessions.record import store_age, tag_of
 
 from .clients import (
+    adopt,
     build_async,
     build_sync,
     check_options,
@@ -146,10 +147,10 @@ class RedisDriver(Driver):
             if options.get("cluster"):
                 self._address = "redis cluster " + self._address
         elif is_async_client(given):
-            self._async = given
+            self._async = adopt(given, options)
             self._address = describe_client(given)
         else:
-            self._sync = given
+            self._sync = adopt(given, options)
             self._address = describe_client(given)
 
     def describe(self) -> str:

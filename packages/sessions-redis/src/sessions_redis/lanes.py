@@ -14,6 +14,15 @@ which reconnects (a timeout is not retried); the four session commands are
 idempotent, so a command the server did run before the connection broke does no
 harm when repeated. Any other failure leaves the connection disconnected, never
 half-read.
+
+A reply that means "ask again shortly" (:data:`TRY_AGAIN`: ``LOADING`` while a
+restarted server reads its dataset back, ``TRYAGAIN``/``CLUSTERDOWN``/``MASTERDOWN``
+while a cluster moves a slot or fails over) is asked again on the same connection,
+after a pause of 5 to 100 ms, for up to ``socket_timeout`` seconds from the first
+such reply (in async code never past the command's own deadline): a restart that
+completes within it costs the request that much time, not an error. Cluster
+clients and application-provided clients get the same through
+:class:`PatientClient` and :class:`AsyncPatientClient`.
 """
 
 from __future__ import annotations
@@ -27,11 +36,26 @@ from typing import Any
 
 import hiredis
 from redis import exceptions as rx
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import EqualJitterBackoff, ExponentialWithJitterBackoff
 
 from .deadlines import DeadlineExceeded, Deadlines
 
-__all__ = ["AsyncLane", "SyncLane", "backoff"]
+__all__ = [
+    "DEFAULT_PATIENCE",
+    "TRY_AGAIN",
+    "AsyncLane",
+    "AsyncPatientClient",
+    "PatientClient",
+    "SyncLane",
+    "backoff",
+]
+
+#: Replies meaning the server is up but cannot serve the command yet.
+#: (MasterDownError is a ClusterDownError.)
+TRY_AGAIN = (rx.BusyLoadingError, rx.TryAgainError, rx.ClusterDownError)
+
+#: Seconds to keep asking after a try-again reply when no socket_timeout bounds it.
+DEFAULT_PATIENCE = 2.0
 
 # Connection errors are retried; a timeout is not: the server is slow or hung,
 # and asking again would only double the wait. (The builtin TimeoutError, an
@@ -55,14 +79,28 @@ def backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(cap=0.1, base=0.005)
 
 
+def _again() -> EqualJitterBackoff:
+    # A restarted server loads a small dataset in about 0.1 s: ask again soon,
+    # but never in a tight loop (at least 5 ms, at most 100 ms between tries).
+    return EqualJitterBackoff(cap=0.1, base=0.005)
+
+
+def _pause_before(give_up: float, now: float, again: EqualJitterBackoff, tries: int) -> float:
+    """The pause before asking again, or -1 when it would end past ``give_up``."""
+    pause = again.compute(tries)
+    return pause if now + pause < give_up else -1.0
+
+
 class SyncLane:
     """Commands over a ``redis.Redis`` client's pool, for threads."""
 
-    def __init__(self, client: Any, retries: int) -> None:
+    def __init__(self, client: Any, retries: int, patience: float | None = None) -> None:
         self.client = client
         self._pool = client.connection_pool
         self._retries = retries
+        self._patience = DEFAULT_PATIENCE if patience is None else patience
         self._backoff = backoff()
+        self._again = _again()
         self._free: deque[Any] = deque()
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -75,13 +113,27 @@ class SyncLane:
         try:
             conn = free.pop()
         except IndexError:
+            conn = None
+        if conn is None:
+            # Outside the handler: a failure to connect is not "during handling
+            # of IndexError: pop from an empty deque".
             conn = self._pool.get_connection()
-        failures = 0
+        failures = tries = 0
+        give_up = 0.0
         try:
             while True:
                 try:
                     conn.send_packed_command(_pack(args), check_health=False)
                     return conn.read_response()
+                except TRY_AGAIN:
+                    now = time.monotonic()
+                    if not tries:
+                        give_up = now + self._patience
+                    tries += 1
+                    pause = _pause_before(give_up, now, self._again, tries)
+                    if pause < 0:
+                        raise
+                    time.sleep(pause)
                 except rx.ResponseError:
                     raise
                 except _TIMEOUTS:
@@ -128,7 +180,9 @@ class AsyncLane:
         self._pool = client.connection_pool
         self._retries = retries
         self._deadlines = Deadlines(timeout) if timeout is not None else None
+        self._patience = DEFAULT_PATIENCE if timeout is None else timeout
         self._backoff = backoff()
+        self._again = _again()
         self._free: deque[Any] = deque()
 
     async def execute_command(self, *args: Any) -> Any:
@@ -145,9 +199,9 @@ class AsyncLane:
 
     async def _command(self, args: tuple[Any, ...]) -> Any:
         free = self._free
-        try:
+        if free:
             conn = free.pop()
-        except IndexError:
+        else:
             # Inside the deadline: a new connection's handshake waits for a reply too.
             conn = await self._pool.get_connection()
         try:
@@ -156,11 +210,21 @@ class AsyncLane:
             free.append(conn)
 
     async def _attempts(self, conn: Any, args: tuple[Any, ...]) -> Any:
-        failures = 0
+        failures = tries = 0
+        give_up = 0.0
         while True:
             try:
                 await conn.send_packed_command(_pack(args), check_health=False)
                 return await conn.read_response()
+            except TRY_AGAIN:
+                now = time.monotonic()
+                if not tries:
+                    give_up = now + self._patience
+                tries += 1
+                pause = _pause_before(give_up, now, self._again, tries)
+                if pause < 0:
+                    raise
+                await asyncio.sleep(pause)
             except rx.ResponseError:
                 raise
             except _TIMEOUTS:
@@ -182,3 +246,71 @@ class AsyncLane:
         for conn in free:
             await self._pool.release(conn)
         await self.client.aclose()
+
+
+class PatientClient:
+    """A redis-py client (cluster, Sentinel, or the application's own) whose
+    ``execute_command`` asks again after a :data:`TRY_AGAIN` reply, for up to
+    ``patience`` seconds; anything else is the client's own."""
+
+    def __init__(self, client: Any, patience: float | None) -> None:
+        self.client = client
+        self._patience = DEFAULT_PATIENCE if patience is None else patience
+        self._again = _again()
+
+    def execute_command(self, *args: Any) -> Any:
+        """The client's ``execute_command``, asked again while the reply says so."""
+        tries = 0
+        give_up = 0.0
+        while True:
+            try:
+                return self.client.execute_command(*args)
+            except TRY_AGAIN:
+                now = time.monotonic()
+                if not tries:
+                    give_up = now + self._patience
+                tries += 1
+                pause = _pause_before(give_up, now, self._again, tries)
+                if pause < 0:
+                    raise
+                time.sleep(pause)
+
+    def close(self) -> None:
+        """Close the client (only called for clients the driver built)."""
+        self.client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+class AsyncPatientClient:
+    """:class:`PatientClient` for a redis.asyncio client."""
+
+    def __init__(self, client: Any, patience: float | None) -> None:
+        self.client = client
+        self._patience = DEFAULT_PATIENCE if patience is None else patience
+        self._again = _again()
+
+    async def execute_command(self, *args: Any) -> Any:
+        """The client's ``execute_command``, asked again while the reply says so."""
+        tries = 0
+        give_up = 0.0
+        while True:
+            try:
+                return await self.client.execute_command(*args)
+            except TRY_AGAIN:
+                now = time.monotonic()
+                if not tries:
+                    give_up = now + self._patience
+                tries += 1
+                pause = _pause_before(give_up, now, self._again, tries)
+                if pause < 0:
+                    raise
+                await asyncio.sleep(pause)
+
+    async def aclose(self) -> None:
+        """Close the client (only called for clients the driver built)."""
+        await self.client.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)

@@ -5,7 +5,8 @@ methods on a sync engine, ASGI apps await the async methods on an async engine
 made from the same URL, one per event loop, so no request waits on a thread.
 Each operation is one autocommit statement; a connection the server dropped is
 replaced and the operation retried once, so a database restart costs at most
-the requests made while it is down.
+the requests made while it is down. A database that stops answering costs an
+operation at most ``timeout`` seconds (see :mod:`sessions_sql.limits`).
 
 Capabilities: ``touches_on_read``, ``gc``, versioned (a compare-and-set write
 against the row's ``version``, so overlapping requests merge instead of
@@ -48,6 +49,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import urls
 from .compat import repair_aiomysql
+from .limits import (
+    DEFAULT_TIMEOUT,
+    OperationTimeout,
+    Watchdog,
+    bounded,
+    connect_args,
+    connect_within,
+    pool_options,
+    set_deadline,
+    timed_out_connecting,
+)
 from .schema import DEFAULT_TABLE, TAG_LENGTH, make_table
 from .statements import MYSQL_FAMILY, Statements
 from .upgrade import TableOutdatedError, add_columns, missing_columns, outdated_message
@@ -101,7 +113,20 @@ OPTIONS: tuple[Option, ...] = (
         "switch a SQLite file to WAL journaling, so reads do not wait for writes "
         "(turn off on network filesystems)",
     ),
-    Option("engine_options", object, None, "extra keyword arguments for create_engine"),
+    Option(
+        "timeout",
+        float,
+        DEFAULT_TIMEOUT,
+        "seconds one operation may take: connecting, waiting for a pooled connection "
+        "and the statement; past it the request fails with a DriverError",
+    ),
+    Option(
+        "engine_options",
+        object,
+        None,
+        "extra keyword arguments for create_engine (they override the driver's pool "
+        "defaults: pool_size=20, max_overflow=0, pool_recycle=1800)",
+    ),
 )
 
 
@@ -184,6 +209,12 @@ class _Store(Driver):
                 "a number from 0 to 1",
             )
         self._wal = bool(opts.get("sqlite_wal", True))
+        timeout = opts.get("timeout", DEFAULT_TIMEOUT)
+        self._timeout = _non_negative(
+            config.name, "timeout", DEFAULT_TIMEOUT if timeout is None else timeout
+        )
+        if not self._timeout:
+            raise ConfigError(f"drivers.{config.name}.timeout", timeout, "a number of seconds > 0")
         extra = opts.get("engine_options") or {}
         if not isinstance(extra, Mapping):
             raise ConfigError(
@@ -229,14 +260,20 @@ class _Store(Driver):
 
     # -- shared helpers --------------------------------------------------------
 
-    def _engine_kwargs(self) -> dict[str, Any]:
+    def _engine_kwargs(self, url: URL) -> dict[str, Any]:
         # One statement per operation, so each commits on its own: no BEGIN,
         # COMMIT or reset-on-return round trips.
+        options = self._engine_options
         return {
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,
             "skip_autocommit_rollback": True,
-            **self._engine_options,
+            **pool_options(options, self._timeout, self._backend),
+            **options,
+            "connect_args": {
+                **connect_args(url, self._timeout),
+                **(options.get("connect_args") or {}),
+            },
         }
 
     def _statements_for(self, dialect: Dialect) -> Statements:
@@ -262,6 +299,16 @@ class _Store(Driver):
             )
             cause.__cause__ = exc
         return DriverError(self.config.name, operation, self.describe(), cause)
+
+    def _timed_out(self, operation: str, exc: BaseException | None = None) -> DriverError:
+        cause = OperationTimeout(
+            f"no answer from the database within timeout={self._timeout:g}s "
+            "(the sql driver's timeout option)"
+        )
+        cause.__cause__ = exc
+        error = DriverError(self.config.name, operation, self.describe(), cause)
+        error.__cause__ = cause  # raise it with ``from error.__cause__``
+        return error
 
     @property
     def _preparing(self) -> str:
@@ -385,6 +432,7 @@ class _SyncOps(_Store):
         self._engine: Engine | None = self._engine_given
         self._engine_ready = False
         self._sync_lock = threading.Lock()
+        self._watchdog = Watchdog(self._timeout)
 
     @property
     def engine(self) -> Engine:
@@ -406,9 +454,11 @@ class _SyncOps(_Store):
                     "AsyncEngine",
                     "a sync Engine or a url for a sync (WSGI) application",
                 )
-            engine = create_engine(urls.sync_url(self._url), **self._engine_kwargs())
+            url = urls.sync_url(self._url)
+            engine = create_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine, "connect", _sqlite_wal)
+            event.listen(engine, "do_connect", connect_within)
         if self._create or not self._table_checked:
             try:
                 with engine.connect() as conn:
@@ -425,17 +475,35 @@ class _SyncOps(_Store):
     def _run(self, operation: str, body: Callable[[Connection, Statements], T]) -> T:
         engine = self.engine
         statements = self._statements_for(engine.dialect)
-        for attempt in (1, 2):
-            try:
-                with engine.connect() as conn:
-                    return body(conn, statements)
-            except DBAPIError as exc:
-                # The pool has discarded the dead connection: one retry on a new one.
-                if exc.connection_invalidated and attempt == 1:
-                    continue
-                raise self._error(operation, exc) from exc
-            except SQLAlchemyError as exc:
-                raise self._error(operation, exc) from exc
+        deadline = time.monotonic() + self._timeout
+        set_deadline(deadline, self._timeout)  # for connections made on the way
+        try:
+            for attempt in (1, 2):
+                try:
+                    with (
+                        engine.connect() as conn,
+                        self._watchdog.guard(conn.connection.dbapi_connection, deadline) as guard,
+                    ):
+                        try:
+                            return body(conn, statements)
+                        finally:
+                            if guard.fired:  # cut, even if the reply won the race
+                                conn.invalidate()
+                except DBAPIError as exc:
+                    if _late(deadline, self._timeout) or timed_out_connecting(exc.orig):
+                        timed_out = self._timed_out(operation, exc)
+                        raise timed_out from timed_out.__cause__
+                    # The pool has discarded the dead connection: one retry on a new one.
+                    if exc.connection_invalidated and attempt == 1:
+                        continue
+                    raise self._error(operation, exc) from exc
+                except SQLAlchemyError as exc:
+                    if _late(deadline, self._timeout):
+                        timed_out = self._timed_out(operation, exc)
+                        raise timed_out from timed_out.__cause__
+                    raise self._error(operation, exc) from exc
+        finally:
+            set_deadline(None)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_row(self, session_id: str, touch: bool) -> Any:
@@ -621,7 +689,7 @@ class _AsyncOps(_Store):
             url = urls.async_url(self._url)
             if url.get_driver_name() == "aiomysql":
                 repair_aiomysql()
-            engine = create_async_engine(url, **self._engine_kwargs())
+            engine = create_async_engine(url, **self._engine_kwargs(url))
             if self._backend == "sqlite" and self._wal:
                 event.listen(engine.sync_engine, "connect", _sqlite_wal)
         if self._create or not self._table_checked:
@@ -637,6 +705,15 @@ class _AsyncOps(_Store):
         return engine
 
     async def _arun(
+        self, operation: str, body: Callable[[AsyncConnection, Statements], Awaitable[T]]
+    ) -> T:
+        try:
+            return await bounded(self._aattempts(operation, body), self._timeout)
+        except TimeoutError:
+            timed_out = self._timed_out(operation)
+            raise timed_out from timed_out.__cause__
+
+    async def _aattempts(
         self, operation: str, body: Callable[[AsyncConnection, Statements], Awaitable[T]]
     ) -> T:
         engine = await self.aengine()
@@ -976,6 +1053,12 @@ def _create_table(conn: Connection, table: Table) -> None:
         # Another process created it between the check and the CREATE.
         if not inspect(conn).has_table(table.name, schema=table.schema):
             raise
+
+
+def _late(deadline: float, timeout: float) -> bool:
+    # A failure this close to the deadline is the timeout's doing (SQLite's busy
+    # wait may end a hair early; the watchdog and PyMySQL fire on time or later).
+    return time.monotonic() >= deadline - timeout * 0.02
 
 
 def _non_negative(driver: str, name: str, value: Any) -> float:

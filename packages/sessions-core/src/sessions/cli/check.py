@@ -125,6 +125,11 @@ def _run_steps(
             f"  from {origin}, storing in {redact_text(str(where))}, "
             f"flavours {manager.flavours.label}"
         )
+        if not getattr(manager.driver, "durable", True):
+            click.echo(
+                f"  warning: driver {name!r} is not durable: it keeps sessions in memory only, "
+                "so a restart of its store logs every user out"
+            )
         use_async = flavour == "async" or (flavour == "auto" and not manager.flavours.sync)
         portal = None
         if use_async:

@@ -35,6 +35,7 @@ class MemoryDriver(Driver):
             "most sessions held; past it, the least recently used one is evicted",
         ),
     )
+    durable: ClassVar[bool] = False
 
     blocking: ClassVar[bool] = False
 
