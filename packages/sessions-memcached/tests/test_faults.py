@@ -161,3 +161,40 @@ def test_manager_close_releases_connections(start_memcached: Callable[..., Any])
         assert time.monotonic() < deadline, "the driver's connection stayed open"
         time.sleep(0.02)
     assert int(server.raw.stats()[b"curr_connections"]) == connected - 1
+
+
+def test_async_requests_queued_behind_a_hung_server_fail_by_the_deadline(
+    start_memcached: Callable[..., Any],
+) -> None:
+    """With every worker thread waiting on a frozen server, queued calls do not wait
+    for a thread on top of their own timeout: each fails by timeout + connect_timeout."""
+    server = start_memcached()
+
+    async def main() -> list[float]:
+        h = _harness(server, timeout=0.4, connect_timeout=0.2, pool_size=2)
+        key = new_key()
+        await h.acall("write", key, {"a": 1})
+        pid = server.process._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        _wait_stopped(pid)
+        took: list[float] = []
+
+        async def one() -> None:
+            started = time.monotonic()
+            with pytest.raises(DriverError) as caught:
+                await h.acall("read", key)
+            assert isinstance(caught.value.__cause__, TimeoutError)
+            took.append(time.monotonic() - started)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(6):  # three times as many calls as worker threads
+                    tg.start_soon(one)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await h.manager.aclose()
+        return took
+
+    took = anyio.run(main)
+    assert len(took) == 6
+    assert max(took) < 0.6 + 0.5, took

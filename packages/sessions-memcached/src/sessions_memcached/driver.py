@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+import anyio
 from pymemcache.exceptions import (
     MemcacheClientError,
     MemcacheError,
@@ -277,29 +278,45 @@ class MemcachedDriver(Driver):
 
     async def aread(self, session_id: str, touch: bool = True) -> dict[str, Any] | None:
         """Async :meth:`read`, run in a worker thread."""
-        return await self._threads.run(self.read, session_id, touch)
+        return await self._offload("read", self.read, session_id, touch)
 
     async def awrite(self, session_id: str, values: dict[str, Any]) -> None:
         """Async :meth:`write`, run in a worker thread."""
-        await self._threads.run(self.write, session_id, values)
+        await self._offload("write", self.write, session_id, values)
 
     async def aread_versioned(self, session_id: str, touch: bool = True) -> Record | None:
         """Async :meth:`read_versioned`, run in a worker thread."""
-        return await self._threads.run(self.read_versioned, session_id, touch)
+        return await self._offload("read", self.read_versioned, session_id, touch)
 
     async def awrite_versioned(
         self, session_id: str, values: dict[str, Any], version: int | None
     ) -> bool:
         """Async :meth:`write_versioned`, run in a worker thread."""
-        return await self._threads.run(self.write_versioned, session_id, values, version)
+        return await self._offload("write", self.write_versioned, session_id, values, version)
 
     async def adestroy(self, session_id: str) -> None:
         """Async :meth:`destroy`, run in a worker thread."""
-        await self._threads.run(self.destroy, session_id)
+        await self._offload("destroy", self.destroy, session_id)
 
     async def atouch(self, session_id: str) -> None:
         """Async :meth:`touch`, run in a worker thread."""
-        await self._threads.run(self.touch, session_id)
+        await self._offload("touch", self.touch, session_id)
+
+    async def _offload(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        # A blocking call that runs out its socket timeouts holds a worker thread;
+        # while every thread is held, calls wait in the backlog. The deadline
+        # covers that wait too, so no request outlives the configured timeouts.
+        deadline = self._timeout + self._connect_timeout
+        try:
+            with anyio.fail_after(deadline):
+                return await self._threads.run(fn, *args)
+        except TimeoutError as exc:
+            cause = TimeoutError(
+                f"no answer within {deadline:g}s (timeout + connect_timeout): the server "
+                "does not answer, or every worker thread waits on it"
+            )
+            where = ", ".join(pool.label for pool in self._ring)
+            raise DriverError(self.config.name, operation, where, cause) from exc
 
     async def aclose(self) -> None:
         """Async :meth:`close` (closing sockets does not block)."""

@@ -84,10 +84,11 @@ class WorkerThreads:
             loop, future, fn, args = job
             error: BaseException | None = None
             result: Any = None
-            try:
-                result = fn(*args)
-            except BaseException as exc:  # handed to the awaiting task, not lost
-                error = exc
+            if not future.cancelled():  # its caller gave up while it waited in the backlog
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # handed to the awaiting task, not lost
+                    error = exc
             # Become available before answering, so the caller's next call finds
             # this (warm) thread idle rather than starting another.
             with self._lock:
