@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .changes import Changes
@@ -47,6 +47,9 @@ log = logging.getLogger("sessions")
 COMMIT_DEADLINE = 10.0
 MAX_ATTEMPTS = 1000
 _MISSING: Any = object()
+# Shared defaults of CommitPlan, only ever read.
+_EMPTY: dict[str, Any] = {}
+_NO_CHANGES = Changes()
 
 Action = Literal["write", "touch", "destroy", "none"]
 #: One thing the runner must do: (driver operation or "sleep", its arguments).
@@ -72,29 +75,47 @@ class Outcome:
     attempts: int
 
 
-@dataclass(slots=True)
 class CommitPlan:
-    """Everything one commit does, decided before any I/O."""
+    """Everything one commit does, decided before any I/O.
 
-    action: Action
-    session_id: str
-    #: Keys destroyed unconditionally first (a regenerated session's old id, a cleared one).
-    destroy: list[str] = field(default_factory=list)
-    #: The record to store (values plus outgoing flash), for ``action == "write"``.
-    values: dict[str, Any] | None = None
-    #: Compare-and-set: ``None`` when the driver is not versioned (plain write).
-    guarded: bool = False
-    #: The version read (``None``: the session is new, so the write creates it).
-    version: int | None = None
-    changes: Changes = field(default_factory=Changes)
-    #: This request's final values, without flash messages.
-    own: dict[str, Any] = field(default_factory=dict)
-    #: Flash messages this request stores for the next one.
-    flash: dict[str, Any] = field(default_factory=dict)
-    #: Flash messages this request read (shown), so a merge does not show them twice.
-    consumed: dict[str, Any] = field(default_factory=dict)
-    #: Send the id cookie (with a fresh Max-Age) on the response.
-    cookie: bool = True
+    A plain slotted class: one is made per request, so the fields that most
+    commits leave alone share one empty, never-mutated default.
+    """
+
+    __slots__ = (
+        "action",
+        "changes",
+        "consumed",
+        "cookie",
+        "destroy",
+        "flash",
+        "guarded",
+        "own",
+        "session_id",
+        "values",
+        "version",
+    )
+
+    def __init__(self, action: Action, session_id: str) -> None:
+        self.action = action
+        self.session_id = session_id
+        #: Keys destroyed unconditionally first (a regenerated session's old id, a cleared one).
+        self.destroy: list[str] = []
+        #: The record to store (values plus outgoing flash), for ``action == "write"``.
+        self.values: dict[str, Any] | None = None
+        #: Compare-and-set: False when the driver is not versioned (plain write).
+        self.guarded = False
+        #: The version read (``None``: the session is new, so the write creates it).
+        self.version: int | None = None
+        self.changes = _NO_CHANGES
+        #: This request's final values, without flash messages.
+        self.own: dict[str, Any] = _EMPTY
+        #: Flash messages this request stores for the next one.
+        self.flash: dict[str, Any] = _EMPTY
+        #: Flash messages this request read (shown), so a merge does not show them twice.
+        self.consumed: dict[str, Any] = _EMPTY
+        #: Send the id cookie (with a fresh Max-Age) on the response.
+        self.cookie = True
 
     def merge(self, fresh: dict[str, Any]) -> dict[str, Any]:
         """This request's changes replayed onto a newer stored record."""

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .config import SessionConfig
-from .cookies import parse_cookie_header
 from .driver import RequestContext
 from .errors import SessionError
 from .exclude import ExcludedPaths
@@ -252,19 +251,21 @@ class SessionMiddleware:
         https = environ.get("wsgi.url_scheme") == "https"
         if self._proxy.active and not https:
             self._proxy.check_wsgi(environ)
+        # Parsed only if something looks at the cookies (a lazy session may not).
         context = RequestContext(
-            parse_cookie_header([header]) if header else {}, https=https, scope=environ
+            https=https, scope=environ, cookie_headers=[header] if header else None
         )
         recording = None
-        length = _content_length(environ)
-        if (
-            _media_type(environ) == _FORM_TYPE
-            and length is not None
-            and length <= MAX_FORM_BYTES
-            and environ.get("wsgi.input") is not None
-        ):
-            recording = _RecordingInput(environ["wsgi.input"], length)
-            environ["wsgi.input"] = recording
+        if environ.get("CONTENT_LENGTH"):  # a body to keep for flash_all()
+            length = _content_length(environ)
+            if (
+                _media_type(environ) == _FORM_TYPE
+                and length is not None
+                and length <= MAX_FORM_BYTES
+                and environ.get("wsgi.input") is not None
+            ):
+                recording = _RecordingInput(environ["wsgi.input"], length)
+                environ["wsgi.input"] = recording
         session = self.manager.session(context, form=_Form(environ, recording))
         if self._lazy:
             session.defer()
@@ -277,6 +278,11 @@ class SessionMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
             nonlocal committed
+            if not (session.initiated or session.accessed):
+                # A lazy session nobody used: nothing to commit, no header to add.
+                if exc_info is None:
+                    return start_response(status, headers)
+                return start_response(status, headers, exc_info)
             # An error page may start the response a second time (with exc_info);
             # the store is written once, the cookies go with whichever headers win.
             # A server error keeps the request's half-done changes out of the store.
