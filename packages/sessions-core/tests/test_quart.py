@@ -261,3 +261,30 @@ async def test_csrf_hook_and_template_global() -> None:
     assert (await client.post("/hooks/in")).status_code == 200
     with pytest.raises(RuntimeError, match="install QuartSessions"):
         csrf_protect(quart.Quart(__name__))
+
+
+async def test_vary_and_cache_control_and_a_lazy_anonymous_request_costs_nothing() -> None:
+    app = quart.Quart(__name__)
+    manager = SessionManager(
+        SessionConfig(secret=SECRET, driver="memory", lazy=True), autoload_plugins=False
+    )
+    QuartSessions(app, manager)
+
+    @app.get("/put")
+    async def put() -> str:
+        session().increment("n")
+        return "ok"
+
+    @app.get("/nothing")
+    async def nothing() -> quart.Response:
+        response = await quart.make_response("ok")
+        response.headers["Vary"] = "Accept"
+        return response
+
+    client = app.test_client()
+    anonymous = await client.get("/nothing")
+    assert "set-cookie" not in anonymous.headers
+    assert anonymous.headers["vary"] == "Accept"
+    stored = await client.get("/put")
+    assert stored.headers["vary"] == "Cookie"
+    assert stored.headers["cache-control"] == "private"

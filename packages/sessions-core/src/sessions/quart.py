@@ -78,11 +78,15 @@ class QuartSessionInterface(SessionInterface):
         # Quart's form is awaited (``await request.form``): flash_all() and
         # friends take the form as an argument, as in any ASGI application.
         session = FlaskSession(self.manager, context)
-        if self.manager.config.lazy and not websocket:
+        if (
+            self.manager.config.lazy
+            and not websocket
+            and self.manager.config.cookie_name not in context.cookies
+        ):
             # Quart's session is a sync proxy that cannot await a lazy read, so only
-            # a request without a session cookie skips the store entirely.
+            # a request without a session cookie (nothing to read) is left lazy.
             session.defer()
-        if not session.initiated:
+        else:
             await session.ainitiate(readonly=websocket)
         return session
 
