@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from .config import SessionConfig
 from .driver import RequestContext
 from .exclude import ExcludedPaths
-from .http import cache_safe_headers
+from .http import asgi_cache_safe_headers
 from .manager import SessionManager
 from .proxy import ProxyWarning
 from .session import Session
@@ -155,7 +155,7 @@ class SessionMiddleware:
                         headers = list(message.get("headers", ()))
                         for cookie in cookies:
                             headers.append((b"set-cookie", cookie.encode("latin-1")))
-                        cache_safe_headers(headers, vary=True, private=bool(cookies))
+                        asgi_cache_safe_headers(headers, vary=True, private=bool(cookies))
                         message["headers"] = headers
             await send(message)
 

@@ -131,30 +131,37 @@ class CommitPlan:
             merged[FLASH_KEY] = flash
         return merged
 
-    def guarded_write(self) -> Generator[Step, Any, Outcome]:
-        """The compare-and-set loop, as driver steps; the runner sends back results."""
+    def first_write(self) -> Step:
+        """The first compare-and-set: the only step of a commit without a conflict."""
         values = self.values if self.values is not None else {}
+        return ("write_versioned", (self.session_id, values, self.version))
+
+    def resolve_conflict(self) -> Generator[Step, Any, Outcome]:
+        """After the first compare-and-set failed: re-read, replay, try again, as
+        driver steps (the runner sends back each step's result)."""
         version = self.version
         deadline = time.monotonic() + COMMIT_DEADLINE
-        attempt = 0
-        while attempt < MAX_ATTEMPTS and (attempt == 0 or time.monotonic() < deadline):
-            attempt += 1
-            stored = yield ("write_versioned", (self.session_id, values, version))
-            if stored:
-                return Outcome("stored" if attempt == 1 else "merged", attempt)
+        attempt = 1
+        while attempt < MAX_ATTEMPTS and time.monotonic() < deadline:
             record: Record | None = yield ("read_versioned", (self.session_id,))
             if record is None:
                 if self.version is not None:
                     # It was stored when this request read it, and is gone now:
                     # never write it back.
                     return Outcome("dropped", attempt)
-                version = None  # a create raced another create that vanished: create again
+                # A create raced another create that vanished: create again.
+                attempt += 1
+                if (yield ("write_versioned", (self.session_id, self.values or {}, None))):
+                    return Outcome("merged", attempt)
                 continue
             values = self.merge(record.values)
             version = record.version
             if attempt > 1:
                 # Spread out writers that keep colliding; the first retry is immediate.
                 yield ("sleep", (random.uniform(0, min(0.01, 0.0005 * 2**attempt)),))
+            attempt += 1
+            if (yield ("write_versioned", (self.session_id, values, version))):
+                return Outcome("merged", attempt)
         raise CommitConflictError(
             f"session {self.session_id[:12]}... could not be committed: the store reported "
             f"a conflicting change on each of {attempt} attempts (another request commits "

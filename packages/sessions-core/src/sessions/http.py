@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import MutableSequence
 from typing import TypeVar
 
-__all__ = ["cache_safe_headers"]
+__all__ = ["asgi_cache_safe_headers", "cache_safe_headers"]
 
 H = TypeVar("H", str, bytes)
 
@@ -61,3 +61,34 @@ def _pair(raw: bool, name: str, value: str) -> tuple[str, str] | tuple[bytes, by
     if raw:
         return (name.lower().encode("latin-1"), value.encode("latin-1"))
     return (name, value)
+
+
+def asgi_cache_safe_headers(
+    headers: list[tuple[bytes, bytes]], *, vary: bool, private: bool
+) -> None:
+    """:func:`cache_safe_headers` for ASGI's ``(bytes, bytes)`` headers.
+
+    Runs on every response that uses its session, so it compares raw bytes
+    instead of decoding each header (names lowercased: ASGI asks for lowercase,
+    not every application sends it).
+    """
+    vary_at = -1
+    has_cache_control = False
+    for i, (raw_name, value) in enumerate(headers):
+        name = raw_name.lower()
+        if name == b"vary" and vary:
+            tokens = {part.strip().lower() for part in value.split(b",")}
+            if b"*" in tokens or b"cookie" in tokens:
+                vary = False
+            else:
+                vary_at = i
+        elif name == b"cache-control":
+            has_cache_control = True
+    if vary:
+        if vary_at >= 0:
+            name, value = headers[vary_at]
+            headers[vary_at] = (name, value + b", Cookie")
+        else:
+            headers.append((b"vary", b"Cookie"))
+    if private and not has_cache_control:
+        headers.append((b"cache-control", b"private"))

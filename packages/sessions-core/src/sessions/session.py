@@ -403,18 +403,20 @@ class Session(MutableMapping[str, Any]):
             driver.destroy(key)
         outcome = None
         if plan.guarded:
-            steps = plan.guarded_write()
-            try:
-                op, args = next(steps)
-                while True:
-                    if op == "sleep":
-                        time.sleep(*args)
-                        result = None
-                    else:
-                        result = getattr(driver, op)(*args)
-                    op, args = steps.send(result)
-            except StopIteration as done:
-                outcome = done.value
+            op, args = plan.first_write()
+            if not getattr(driver, op)(*args):
+                steps = plan.resolve_conflict()
+                try:
+                    op, args = next(steps)
+                    while True:
+                        if op == "sleep":
+                            time.sleep(*args)
+                            result = None
+                        else:
+                            result = getattr(driver, op)(*args)
+                        op, args = steps.send(result)
+                except StopIteration as done:
+                    outcome = done.value
         elif plan.action == "write":
             driver.write(self.session_id, plan.values)
         elif plan.action == "touch":
@@ -431,18 +433,20 @@ class Session(MutableMapping[str, Any]):
             await self._call("destroy", key)
         outcome = None
         if plan.guarded:
-            steps = plan.guarded_write()
-            try:
-                op, args = next(steps)
-                while True:
-                    if op == "sleep":
-                        await sleep(*args)
-                        result = None
-                    else:
-                        result = await self._call(op, *args)
-                    op, args = steps.send(result)
-            except StopIteration as done:
-                outcome = done.value
+            op, args = plan.first_write()
+            if not await self._call(op, *args):
+                steps = plan.resolve_conflict()
+                try:
+                    op, args = next(steps)
+                    while True:
+                        if op == "sleep":
+                            await sleep(*args)
+                            result = None
+                        else:
+                            result = await self._call(op, *args)
+                        op, args = steps.send(result)
+                except StopIteration as done:
+                    outcome = done.value
         elif plan.action == "write":
             await self._call("write", self.session_id, plan.values)
         elif plan.action == "touch":
