@@ -77,6 +77,7 @@ def stores() -> Iterator[dict[str, dict[str, Any]]]:
             found["sql (PostgreSQL)"] = {
                 "url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                 "table": "bench_versioned_sessions",
+                "create_table": True,
             }
         yield found
 
