@@ -14,73 +14,19 @@ Redis and memcached are private servers started for the run on loopback ports.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from harness import Jar, Result, asgi_runner, compare, report, wsgi_runner
 from sessions import SessionConfig, SessionManager
-from sessions.testing.servers import ServerProcess, require_binary
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from stores import private_stores
 
 SECRET = "bench-lazy-secret-0123456789abcdefghijklmn"
 LIMIT = 1.15
-
-
-@contextmanager
-def servers() -> Iterator[dict[str, dict[str, Any]]]:
-    """Driver options for every first-party driver, with private servers."""
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        redis_bin = require_binary(shutil.which("redis-server") or "redis-server")
-        memcached_bin = require_binary(shutil.which("memcached") or "/usr/bin/memcached")
-        redis = stack.enter_context(
-            ServerProcess(
-                "bench-redis",
-                lambda port, wd: [
-                    redis_bin,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(wd),
-                ],
-            ).start()
-        )
-        memcached = stack.enter_context(
-            ServerProcess(
-                "bench-memcached",
-                lambda port, wd: (
-                    [memcached_bin, "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
-                    + (["-u", "root"] if _root() else [])
-                ),
-            ).start()
-        )
-        yield {
-            "memory": {},
-            "cookie": {},
-            "file": {"location": str(workdir / "files")},
-            "sql": {"url": f"sqlite:///{workdir / 'sessions.db'}"},
-            "redis": {"url": f"redis://127.0.0.1:{redis.port}/0"},
-            "memcached": {"servers": [f"127.0.0.1:{memcached.port}"]},
-        }
-
-
-def _root() -> bool:
-    import os
-
-    return os.geteuid() == 0
 
 
 def manager(driver: str, options: dict[str, Any], **config: Any) -> SessionManager:
@@ -263,7 +209,7 @@ def touch_not_due_rows(
 
 def main(quick: bool) -> str:
     batch, repeats = (200, 3) if quick else (2000, 7)
-    with servers() as options:
+    with private_stores() as options:
         results = lazy_rows(options, batch, repeats)
         results += touch_not_due_rows(options, batch, repeats)
     return report(results, baseline=None)

@@ -10,19 +10,16 @@ answers on 127.0.0.1:5432, and is skipped otherwise.
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
 from harness import Result, report
 from sessions import SessionConfig, SessionManager
 from sessions.testing import new_key
-from sessions.testing.servers import ServerProcess, require_binary
+from stores import private_stores
 
 SECRET = "bench-versioned-secret-0123456789abcdefghi"
 VALUES = {"user": {"id": 42, "name": "ada"}, "cart": [1, 2, 3], "n": 0}
@@ -30,56 +27,21 @@ VALUES = {"user": {"id": 42, "name": "ada"}, "cart": [1, 2, 3], "n": 0}
 
 @contextmanager
 def stores() -> Iterator[dict[str, dict[str, Any]]]:
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        redis_bin = require_binary(shutil.which("redis-server") or "redis-server")
-        memcached_bin = require_binary(shutil.which("memcached") or "/usr/bin/memcached")
-        redis = stack.enter_context(
-            ServerProcess(
-                "bench-redis",
-                lambda port, wd: [
-                    redis_bin,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-            ).start()
-        )
-        memcached = stack.enter_context(
-            ServerProcess(
-                "bench-memcached",
-                lambda port, wd: [
-                    memcached_bin,
-                    "-l",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "0",
-                    "-u",
-                    "root",
-                ],
-            ).start()
-        )
-        found = {
-            "memory": {},
-            "file": {"location": str(workdir / "files")},
-            "sql (SQLite)": {"url": f"sqlite:///{workdir / 'sessions.db'}"},
-            "redis": {"url": f"redis://127.0.0.1:{redis.port}/0"},
-            "memcached": {"servers": [f"127.0.0.1:{memcached.port}"]},
+    with private_stores() as found:
+        labelled = {
+            "memory": found["memory"],
+            "file": found["file"],
+            "sql (SQLite)": found["sql"],
+            "redis": found["redis"],
+            "memcached": found["memcached"],
         }
         if _postgres():
-            found["sql (PostgreSQL)"] = {
+            labelled["sql (PostgreSQL)"] = {
                 "url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                 "table": "bench_versioned_sessions",
                 "create_table": True,
             }
-        yield found
+        yield labelled
 
 
 def _postgres() -> bool:
