@@ -26,7 +26,9 @@ def test_sign_in_and_out_through_a_real_server(backend: Backend, django_ready: P
             base_url=f"http://127.0.0.1:{server.port}", follow_redirects=True, timeout=10
         ) as client,
     ):
-        page = client.get("/").text
+        # The first request builds Django's URL resolver, templates and the session
+        # manager (plugins, engine, table check): give it room on a loaded CI machine.
+        page = client.get("/", timeout=60).text
         assert 'id="user">nobody<' in page
         anonymous = client.cookies["sessionid"]
         login = {"username": "demo", "password": "demo-password"}
