@@ -79,6 +79,7 @@ class SessionMiddleware:
         if self.enabled:
             self.manager.driver  # noqa: B018 - a bad driver or option fails at startup
         self._exclude = ExcludedPaths(exclude_paths)
+        self._excludes = bool(self._exclude)
         self._proxy = ProxyWarning(self.manager.config.cookie.secure)
         self._commit_on_error = self.manager.config.commit_on_error
         self._bridges = tuple(bridges)
@@ -108,13 +109,11 @@ class SessionMiddleware:
         if (
             (kind != "http" and kind != "websocket")
             or not self.enabled
-            or (self._exclude and scope.get("path", "") in self._exclude)
+            or (self._excludes and scope.get("path", "") in self._exclude)
         ):
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") in ("https", "wss")
-        if self._proxy.active and not https:
-            self._proxy.check_asgi(scope.get("headers", ()))
         context = RequestContext(
             https=https,
             scope=scope,
@@ -123,7 +122,7 @@ class SessionMiddleware:
                 v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"
             ),
         )
-        session = self.manager.session(context)
+        session = Session(self.manager, context)
         if kind == "websocket":
             await session.ainitiate(readonly=True)
             scope["session"] = session
@@ -151,6 +150,9 @@ class SessionMiddleware:
                     if session.initiated:
                         await session.acommit()
                     cookies = context.headers()
+                    if cookies and self._proxy.active and not https:
+                        # A cookie leaves without Secure: is a TLS proxy in front?
+                        self._proxy.check_asgi(scope.get("headers", ()))
                     if cookies or session.accessed:
                         headers = list(message.get("headers", ()))
                         for cookie in cookies:
