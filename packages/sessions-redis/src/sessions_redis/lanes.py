@@ -85,10 +85,25 @@ def _again() -> EqualJitterBackoff:
     return EqualJitterBackoff(cap=0.1, base=0.005)
 
 
-def _pause_before(give_up: float, now: float, again: EqualJitterBackoff, tries: int) -> float:
-    """The pause before asking again, or -1 when it would end past ``give_up``."""
-    pause = again.compute(tries)
-    return pause if now + pause < give_up else -1.0
+class _Patience:
+    """How long to wait before asking again after a try-again reply.
+
+    Made on the first such reply (never on the hot path), it gives up once the
+    next pause would end past ``patience`` seconds from that reply.
+    """
+
+    __slots__ = ("_again", "_give_up", "_tries")
+
+    def __init__(self, patience: float, again: EqualJitterBackoff) -> None:
+        self._again = again
+        self._give_up = time.monotonic() + patience
+        self._tries = 0
+
+    def pause(self) -> float | None:
+        """Seconds to wait before the next try, or None: give up (re-raise)."""
+        self._tries += 1
+        pause = self._again.compute(self._tries)
+        return pause if time.monotonic() + pause < self._give_up else None
 
 
 class SyncLane:
@@ -118,20 +133,17 @@ class SyncLane:
             # Outside the handler: a failure to connect is not "during handling
             # of IndexError: pop from an empty deque".
             conn = self._pool.get_connection()
-        failures = tries = 0
-        give_up = 0.0
+        failures = 0
+        waiting: _Patience | None = None
         try:
             while True:
                 try:
                     conn.send_packed_command(_pack(args), check_health=False)
                     return conn.read_response()
                 except TRY_AGAIN:
-                    now = time.monotonic()
-                    if not tries:
-                        give_up = now + self._patience
-                    tries += 1
-                    pause = _pause_before(give_up, now, self._again, tries)
-                    if pause < 0:
+                    waiting = waiting or _Patience(self._patience, self._again)
+                    pause = waiting.pause()
+                    if pause is None:
                         raise
                     time.sleep(pause)
                 except rx.ResponseError:
@@ -210,19 +222,16 @@ class AsyncLane:
             free.append(conn)
 
     async def _attempts(self, conn: Any, args: tuple[Any, ...]) -> Any:
-        failures = tries = 0
-        give_up = 0.0
+        failures = 0
+        waiting: _Patience | None = None
         while True:
             try:
                 await conn.send_packed_command(_pack(args), check_health=False)
                 return await conn.read_response()
             except TRY_AGAIN:
-                now = time.monotonic()
-                if not tries:
-                    give_up = now + self._patience
-                tries += 1
-                pause = _pause_before(give_up, now, self._again, tries)
-                if pause < 0:
+                waiting = waiting or _Patience(self._patience, self._again)
+                pause = waiting.pause()
+                if pause is None:
                     raise
                 await asyncio.sleep(pause)
             except rx.ResponseError:
@@ -260,18 +269,14 @@ class PatientClient:
 
     def execute_command(self, *args: Any) -> Any:
         """The client's ``execute_command``, asked again while the reply says so."""
-        tries = 0
-        give_up = 0.0
+        waiting: _Patience | None = None
         while True:
             try:
                 return self.client.execute_command(*args)
             except TRY_AGAIN:
-                now = time.monotonic()
-                if not tries:
-                    give_up = now + self._patience
-                tries += 1
-                pause = _pause_before(give_up, now, self._again, tries)
-                if pause < 0:
+                waiting = waiting or _Patience(self._patience, self._again)
+                pause = waiting.pause()
+                if pause is None:
                     raise
                 time.sleep(pause)
 
@@ -293,18 +298,14 @@ class AsyncPatientClient:
 
     async def execute_command(self, *args: Any) -> Any:
         """The client's ``execute_command``, asked again while the reply says so."""
-        tries = 0
-        give_up = 0.0
+        waiting: _Patience | None = None
         while True:
             try:
                 return await self.client.execute_command(*args)
             except TRY_AGAIN:
-                now = time.monotonic()
-                if not tries:
-                    give_up = now + self._patience
-                tries += 1
-                pause = _pause_before(give_up, now, self._again, tries)
-                if pause < 0:
+                waiting = waiting or _Patience(self._patience, self._again)
+                pause = waiting.pause()
+                if pause is None:
                     raise
                 await asyncio.sleep(pause)
 
