@@ -6,6 +6,9 @@ what a real HTTP client receives.
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import io
 import time
 from typing import Any, ClassVar
 
@@ -61,7 +64,7 @@ def manager(**config: Any) -> SessionManager:
     )
 
 
-def wsgi_client(sessions: SessionManager) -> httpx.Client:
+def wsgi_app(sessions: SessionManager) -> WsgiMiddleware:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path = environ["PATH_INFO"]
         session = environ["sessions.session"]
@@ -77,7 +80,11 @@ def wsgi_client(sessions: SessionManager) -> httpx.Client:
         start_response("200 OK", headers)
         return [body]
 
-    transport = httpx.WSGITransport(app=WsgiMiddleware(app, sessions))
+    return WsgiMiddleware(app, sessions)
+
+
+def wsgi_client(sessions: SessionManager) -> httpx.Client:
+    transport = httpx.WSGITransport(app=wsgi_app(sessions))
     return httpx.Client(transport=transport, base_url="http://t")
 
 
@@ -273,3 +280,73 @@ def test_cookie_driver_reseals_only_when_the_touch_is_due_or_the_data_changed() 
     due = client.get("/get")
     assert due.text == "1"
     assert len(due.headers.get_list("set-cookie")) == 2
+
+
+# -- no work left for the cycle collector ---------------------------------------------------
+
+
+def _garbage_after(requests: Any) -> int:
+    """Objects the cycle collector finds after ``requests()`` ran with it disabled."""
+    gc.collect()
+    gc.disable()
+    try:
+        requests()
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_an_asgi_request_leaves_no_reference_cycle(lazy: bool) -> None:
+    # scope -> session -> context -> scope would keep every request's objects
+    # alive until the cycle collector runs: memory churn and pauses under load.
+    app = asgi_app(manager(lazy=lazy))
+    cookie = asgi_get(app.manager, "/put")[0].headers["set-cookie"].split(";")[0]
+
+    async def one(path: str) -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "headers": [(b"cookie", cookie.encode())],
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        await app(scope, receive, send)
+
+    def run_all() -> None:
+        for path in ("/nothing", "/get"):
+            coroutine = one(path)
+            with pytest.raises(StopIteration):
+                coroutine.send(None)  # nothing here suspends: one step runs it all
+
+    asyncio.run(one("/get"))
+    assert _garbage_after(run_all) == 0
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_wsgi_request_leaves_no_reference_cycle(lazy: bool) -> None:
+    sessions = manager(lazy=lazy)
+    cookie = wsgi_client(sessions).get("/put").headers["set-cookie"].split(";")[0]
+    app = wsgi_app(sessions)
+
+    def run_all() -> None:
+        for path in ("/nothing", "/get"):
+            environ = {
+                "REQUEST_METHOD": "GET",
+                "PATH_INFO": path,
+                "wsgi.url_scheme": "http",
+                "wsgi.input": io.BytesIO(),
+                "HTTP_COOKIE": cookie,
+            }
+            body = app(environ, lambda status, headers, exc_info=None: None)
+            assert list(body)
+
+    run_all()
+    assert _garbage_after(run_all) == 0

@@ -18,7 +18,7 @@ from wsgiref.util import setup_testing_defaults
 
 import httpx
 import pytest
-from sessions import ConfigError, Session, SessionConfig, SessionManager
+from sessions import ConfigError, Session, SessionConfig, SessionError, SessionManager
 from sessions.wsgi import MAX_FORM_BYTES, SessionMiddleware, current_session
 from werkzeug.wrappers import Request as WerkzeugRequest
 
@@ -240,6 +240,24 @@ def test_flash_all_reads_the_form_without_taking_it_from_the_app(
     )
     assert response.json() == {"body": body}
     assert client.get("/").json() == {"title": "Hi there", "tag": ["a", "b"], "e": ""}
+
+
+def test_flash_all_after_the_response_started_says_the_session_was_committed(
+    serve: Callable[[WSGIApp], httpx.Client],
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        session: Session = environ["sessions.session"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            session.flash_all()
+        except SessionError as exc:
+            yield str(exc).encode()
+
+    client = serve(SessionMiddleware(app, manager()))
+    response = client.post(
+        "/", content="a=1", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert "committed when the application called start_response" in response.text
 
 
 def test_flash_all_decodes_the_declared_charset(serve: Callable[[WSGIApp], httpx.Client]) -> None:

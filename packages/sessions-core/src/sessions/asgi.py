@@ -83,7 +83,8 @@ class SessionMiddleware:
         self._proxy = ProxyWarning(self.manager.config.cookie.secure)
         self._commit_on_error = self.manager.config.commit_on_error
         self._bridges = tuple(bridges)
-        self._lazy = self.manager.config.lazy
+        # Bridges read the old library's session on every request, so they need ours read too.
+        self._defer = self.manager.config.lazy and not self._bridges
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_after_close(message: Message) -> None:
@@ -101,6 +102,24 @@ class SessionMiddleware:
 
         await self.app(scope, receive, send_after_close)
 
+    async def _start_response(
+        self, message: Message, session: Session, context: RequestContext, send: Send
+    ) -> None:
+        """Commit ``session``, then send the response start with its cookies and Vary."""
+        if session.initiated:
+            await session.acommit()
+        cookies = context.headers()
+        if cookies and self._proxy.active and not context.https:
+            # A cookie leaves without Secure: is a TLS proxy in front?
+            self._proxy.check_asgi(context.scope.get("headers", ()))
+        if cookies or session.accessed:
+            headers = list(message.get("headers", ()))
+            for cookie in cookies:
+                headers.append((b"set-cookie", cookie.encode("latin-1")))
+            asgi_cache_safe_headers(headers, vary=True, private=bool(cookies))
+            message["headers"] = headers
+        await send(message)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan" and self.owns_manager:
@@ -113,32 +132,29 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") in ("https", "wss")
-        context = RequestContext(
-            https=https,
-            scope=scope,
-            # Decoded and parsed only if something looks at the cookies.
-            cookie_headers=(
-                v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"
-            ),
-        )
-        session = Session(self.manager, context)
+        context = RequestContext.for_asgi(scope)
         if kind == "websocket":
+            session = Session(self.manager, context)
             await session.ainitiate(readonly=True)
             scope["session"] = session
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                context.scope = None
             return
-        if self._lazy and not self._bridges:
-            session.defer()
+        if self._defer:
+            session = Session.deferred(self.manager, context)
         else:
+            session = Session(self.manager, context)
             await session.ainitiate()
             for bridge in self._bridges:
                 bridge.migrate(session, context)
         scope["session"] = session
-
         started = False
 
-        async def send_with_cookie(message: Message) -> None:
+        # A plain function returning the awaitable it forwards: a request whose
+        # lazy session went unused costs no extra coroutine per message.
+        def send_with_cookie(message: Message) -> Awaitable[None]:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -147,19 +163,8 @@ class SessionMiddleware:
                 if (session.initiated or session.accessed) and (
                     self._commit_on_error or message.get("status", 200) < 500
                 ):
-                    if session.initiated:
-                        await session.acommit()
-                    cookies = context.headers()
-                    if cookies and self._proxy.active and not https:
-                        # A cookie leaves without Secure: is a TLS proxy in front?
-                        self._proxy.check_asgi(scope.get("headers", ()))
-                    if cookies or session.accessed:
-                        headers = list(message.get("headers", ()))
-                        for cookie in cookies:
-                            headers.append((b"set-cookie", cookie.encode("latin-1")))
-                        asgi_cache_safe_headers(headers, vary=True, private=bool(cookies))
-                        message["headers"] = headers
-            await send(message)
+                    return self._start_response(message, session, context, send)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_cookie)
@@ -167,6 +172,10 @@ class SessionMiddleware:
             if self._commit_on_error and not started and session.initiated:
                 await session.acommit()
             raise
+        finally:
+            # scope -> session -> context -> scope is a reference cycle that would
+            # leave every request's objects to the cyclic garbage collector.
+            context.scope = None
 
 
 async def load_session(connection: Any) -> Session:

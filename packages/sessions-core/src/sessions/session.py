@@ -33,6 +33,8 @@ __all__ = ["FLASH_KEY", "Session"]
 _MISSING: Any = object()
 # Shared, never mutated: what an uninitiated session holds.
 _NO_VALUES: dict[str, Any] = {}
+_READ_WRITE = (False,)
+_new = object.__new__
 _NO_FLASH = FlashMessages({})
 _META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
 #: The longest tag ``session.tag()`` accepts.
@@ -98,14 +100,20 @@ class Session(MutableMapping[str, Any]):
         context: RequestContext,
         *,
         form: Callable[[], Any] | None = None,
+        lazy: bool = False,
     ) -> None:
+        """A session for the request of ``context``, not read yet.
+
+        ``form`` returns the submitted form for :meth:`flash_all` and
+        :meth:`flash_only`; ``lazy=True`` is :meth:`defer` at construction.
+        """
         # Only what is read before initiation is set here: a lazy request that
         # never uses its session pays for nothing more. _begin() sets the rest.
         self._manager = manager
         self._context = context
         self._form = form
-        #: ``(readonly,)`` while a lazy session waits for its first use.
-        self._lazy: tuple[bool] | None = None
+        #: ``(readonly,)`` while a lazy session waits for its first use (see defer()).
+        self._lazy: tuple[bool] | None = _READ_WRITE if lazy else None
         #: The application read or wrote the session (responses then vary on Cookie).
         self.accessed = False
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
@@ -114,6 +122,18 @@ class Session(MutableMapping[str, Any]):
         self.initiated = False
         self.readonly = False
         self._values: dict[str, Any] = _NO_VALUES
+
+    @classmethod
+    def deferred(cls, manager: SessionManager, context: RequestContext) -> Session:
+        """A lazy session: ``Session(manager, context, lazy=True)``, built faster.
+
+        CPython routes a class call with keyword arguments through its generic
+        path, which costs about as much as the rest of a request that never
+        uses its session; calling ``__init__`` directly does not.
+        """
+        session: Session = _new(cls)
+        session.__init__(manager, context, lazy=True)  # type: ignore[misc]
+        return session
 
     def _reset_tracking(self) -> None:
         #: Set while a commit runs; cleared when it finished (so a raise keeps it).

@@ -165,14 +165,24 @@ class _Form:
     __slots__ = ("_environ", "_form", "_input")
 
     def __init__(self, environ: dict[str, Any], recording: _RecordingInput | None) -> None:
-        self._environ = environ
+        self._environ: dict[str, Any] | None = environ
         self._input = recording
         self._form: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        """Let go of the environ once the response started (see ``SessionMiddleware``)."""
+        self._environ = None
 
     def __call__(self) -> dict[str, Any]:
         if self._form is not None:
             return self._form
         environ = self._environ
+        if environ is None:
+            raise SessionError(
+                "flash_all() and flash_only() read the submitted form only before the "
+                "response starts: the session was committed when the application called "
+                "start_response, so later changes would not be stored"
+            )
         media = _media_type(environ)
         if self._input is None:
             if media == _FORM_TYPE:
@@ -240,17 +250,16 @@ class SessionMiddleware:
             # Builds the driver, so a bad driver or option fails at startup too.
             self.manager.require_sync()
         self._exclude = ExcludedPaths(exclude_paths)
+        self._excludes = bool(self._exclude)
         self._proxy = ProxyWarning(self.manager.config.cookie.secure)
         self._commit_on_error = self.manager.config.commit_on_error
         self._lazy = self.manager.config.lazy
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if not self.enabled or (self._exclude and environ.get("PATH_INFO", "") in self._exclude):
+        if not self.enabled or (self._excludes and environ.get("PATH_INFO", "") in self._exclude):
             return self.app(environ, start_response)
         header = environ.get("HTTP_COOKIE")
         https = environ.get("wsgi.url_scheme") == "https"
-        if self._proxy.active and not https:
-            self._proxy.check_wsgi(environ)
         # Parsed only if something looks at the cookies (a lazy session may not).
         context = RequestContext(
             https=https, scope=environ, cookie_headers=[header] if header else None
@@ -266,7 +275,8 @@ class SessionMiddleware:
             ):
                 recording = _RecordingInput(environ["wsgi.input"], length)
                 environ["wsgi.input"] = recording
-        session = self.manager.session(context, form=_Form(environ, recording))
+        form = _Form(environ, recording)
+        session = Session(self.manager, context, form=form)
         if self._lazy:
             session.defer()
         else:
@@ -278,6 +288,11 @@ class SessionMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
             nonlocal committed
+            # environ -> session -> context/form -> environ is a reference cycle that
+            # would leave every request's objects to the cyclic garbage collector. The
+            # session is committed here, so nothing needs the environ through it after.
+            context.scope = None
+            form.release()
             if not (session.initiated or session.accessed):
                 # A lazy session nobody used: nothing to commit, no header to add.
                 if exc_info is None:
@@ -291,6 +306,9 @@ class SessionMiddleware:
                 if session.initiated:
                     session.commit()
             cookies = [("Set-Cookie", value) for value in context.headers()]
+            if cookies and self._proxy.active and not https:
+                # A cookie leaves without Secure: is a TLS proxy in front?
+                self._proxy.check_wsgi(environ)
             if cookies or session.accessed:
                 headers = [*headers, *cookies]
                 cache_safe_headers(headers, vary=True, private=bool(cookies))
