@@ -32,15 +32,23 @@ class Result:
 
 
 class Jar:
-    """Keeps the cookies a response sets, sends them back on the next request."""
+    """Keeps the cookies a response sets, sends them back on the next request.
 
-    def __init__(self) -> None:
-        self.cookies: dict[str, str] = {}
+    The ``Cookie`` header is built once per change of the jar, so the harness
+    costs every contender the same whether or not it carries cookies.
+    """
+
+    def __init__(self, cookies: dict[str, str] | None = None) -> None:
+        self.cookies: dict[str, str] = dict(cookies or {})
+        self._header: str | None = None
 
     def header(self) -> str:
-        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self._header is None:
+            self._header = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        return self._header
 
     def store(self, set_cookie: str) -> None:
+        self._header = None
         pair = set_cookie.split(";", 1)[0]
         name, _, value = pair.partition("=")
         lowered = set_cookie.lower()

@@ -20,7 +20,7 @@ from sessions.asgi import SessionMiddleware as AsgiMiddleware
 from sessions.asgi import load_session
 from sessions.driver import DriverConfig, Record
 from sessions.drivers.memory import MemoryDriver
-from sessions.errors import SessionNotInitiatedError
+from sessions.errors import SessionError, SessionNotInitiatedError
 from sessions.wsgi import SessionMiddleware as WsgiMiddleware
 
 SECRET = "lazy-tests-secret-0123456789abcdefghijklm"
@@ -350,3 +350,23 @@ def test_a_wsgi_request_leaves_no_reference_cycle(lazy: bool) -> None:
 
     run_all()
     assert _garbage_after(run_all) == 0
+
+
+def test_a_lazy_session_first_used_after_its_request_says_the_request_is_over() -> None:
+    sessions = manager(lazy=True)
+    kept: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        kept.append(scope["session"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=AsgiMiddleware(app, sessions))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/")).status_code == 200
+
+    anyio.run(run)
+    with pytest.raises(SessionError, match="request is over"):
+        kept[0].get("n")
+    assert ops(sessions) == []

@@ -102,12 +102,11 @@ class SessionMiddleware:
 
         await self.app(scope, receive, send_after_close)
 
-    async def _start_response(
-        self, message: Message, session: Session, context: RequestContext, send: Send
-    ) -> None:
+    async def _start_response(self, message: Message, session: Session, send: Send) -> None:
         """Commit ``session``, then send the response start with its cookies and Vary."""
         if session.initiated:
             await session.acommit()
+        context = session.context
         cookies = context.headers()
         if cookies and self._proxy.active and not context.https:
             # A cookie leaves without Secure: is a TLS proxy in front?
@@ -132,19 +131,20 @@ class SessionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        context = RequestContext.for_asgi(scope)
         if kind == "websocket":
-            session = Session(self.manager, context)
+            session = Session(self.manager, RequestContext.for_asgi(scope))
             await session.ainitiate(readonly=True)
             scope["session"] = session
             try:
                 await self.app(scope, receive, send)
             finally:
-                context.scope = None
+                session.detach()
             return
         if self._defer:
-            session = Session.deferred(self.manager, context)
+            # Neither the context nor the cookies are made unless the app uses it.
+            session = Session.deferred(self.manager, _context_for, scope)
         else:
+            context = RequestContext.for_asgi(scope)
             session = Session(self.manager, context)
             await session.ainitiate()
             for bridge in self._bridges:
@@ -163,7 +163,7 @@ class SessionMiddleware:
                 if (session.initiated or session.accessed) and (
                     self._commit_on_error or message.get("status", 200) < 500
                 ):
-                    return self._start_response(message, session, context, send)
+                    return self._start_response(message, session, send)
             return send(message)
 
         try:
@@ -173,9 +173,10 @@ class SessionMiddleware:
                 await session.acommit()
             raise
         finally:
-            # scope -> session -> context -> scope is a reference cycle that would
-            # leave every request's objects to the cyclic garbage collector.
-            context.scope = None
+            session.detach()
+
+
+_context_for = RequestContext.for_asgi
 
 
 async def load_session(connection: Any) -> Session:

@@ -311,7 +311,7 @@ def add_response_headers(session: FlaskSession, response: Any) -> None:
 
 def response_cookies(session: FlaskSession) -> list[str]:
     """``Set-Cookie`` values of a committed session, with Max-Age following ``permanent``."""
-    context = session._context
+    context = session.context
     if session.initiated and not session.readonly:
         own = session.expiry
         wanted = None

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .changes import Changes
 from .codec import check_value
@@ -17,6 +17,7 @@ from .durations import parse_age
 from .errors import (
     NotANumberError,
     ReadOnlySessionError,
+    SessionError,
     SessionNotInitiatedError,
 )
 from .flash import FlashMessages
@@ -35,6 +36,7 @@ _MISSING: Any = object()
 _NO_VALUES: dict[str, Any] = {}
 _READ_WRITE = (False,)
 _new = object.__new__
+_S = TypeVar("_S")
 _NO_FLASH = FlashMessages({})
 _META_KEYS = (TAG_KEY, CREATED_KEY, AGE_KEY)
 #: The longest tag ``session.tag()`` accepts.
@@ -68,6 +70,7 @@ class Session(MutableMapping[str, Any]):
     __slots__ = (
         "_changes",
         "_context",
+        "_context_source",
         "_driver",
         "_failed",
         "_flash_messages",
@@ -75,6 +78,7 @@ class Session(MutableMapping[str, Any]):
         "_form",
         "_had_flash",
         "_lazy",
+        "_make_context",
         "_manager",
         "_meta",
         "_modified",
@@ -94,6 +98,10 @@ class Session(MutableMapping[str, Any]):
         "session_id",
     )
 
+    _context: RequestContext | None
+    _context_source: Any
+    _make_context: Callable[[Any], RequestContext]
+
     def __init__(
         self,
         manager: SessionManager,
@@ -107,13 +115,23 @@ class Session(MutableMapping[str, Any]):
         ``form`` returns the submitted form for :meth:`flash_all` and
         :meth:`flash_only`; ``lazy=True`` is :meth:`defer` at construction.
         """
+        self._setup(manager, context, form, _READ_WRITE if lazy else None)
+
+    def _setup(
+        self,
+        manager: SessionManager,
+        context: RequestContext | None,
+        form: Callable[[], Any] | None,
+        lazy: tuple[bool] | None,
+    ) -> None:
         # Only what is read before initiation is set here: a lazy request that
         # never uses its session pays for nothing more. _begin() sets the rest.
         self._manager = manager
+        #: None only while a deferred() session has not made its context yet.
         self._context = context
         self._form = form
         #: ``(readonly,)`` while a lazy session waits for its first use (see defer()).
-        self._lazy: tuple[bool] | None = _READ_WRITE if lazy else None
+        self._lazy = lazy
         #: The application read or wrote the session (responses then vary on Cookie).
         self.accessed = False
         #: The storage key: SHA-256 of the cookie's token. Safe to log.
@@ -124,16 +142,49 @@ class Session(MutableMapping[str, Any]):
         self._values: dict[str, Any] = _NO_VALUES
 
     @classmethod
-    def deferred(cls, manager: SessionManager, context: RequestContext) -> Session:
-        """A lazy session: ``Session(manager, context, lazy=True)``, built faster.
+    def deferred(
+        cls, manager: SessionManager, make_context: Callable[[_S], RequestContext], source: _S
+    ) -> Session:
+        """A lazy session (see :meth:`defer`) whose context is made on first use.
 
-        CPython routes a class call with keyword arguments through its generic
-        path, which costs about as much as the rest of a request that never
-        uses its session; calling ``__init__`` directly does not.
+        ``make_context(source)`` builds the :class:`~sessions.driver.RequestContext`
+        when the session is first used (``RequestContext.for_asgi`` and the ASGI
+        scope, say), so a request that never uses its session makes neither.
+        The integration calls :meth:`detach` when the request is over.
         """
+        # object.__new__ and a plain method call: CPython's class call is the
+        # larger part of what such a request costs.
         session: Session = _new(cls)
-        session.__init__(manager, context, lazy=True)  # type: ignore[misc]
+        session._setup(manager, None, None, _READ_WRITE)
+        session._make_context = make_context
+        session._context_source = source
         return session
+
+    @property
+    def context(self) -> RequestContext:
+        """The request's context: its cookies, and the cookies to send back."""
+        context = self._context
+        if context is None:
+            source = self._context_source
+            if source is None:
+                raise SessionError(
+                    "this session's request is over (the integration detached it): "
+                    "use the session only while its request is handled"
+                )
+            context = self._context = self._make_context(source)
+        return context
+
+    def detach(self) -> None:
+        """Let go of the framework's request once it is handled.
+
+        The request holds the session (``scope["session"]``), so the session
+        holding the request is a reference cycle, which would leave every
+        request's objects to the cyclic garbage collector. Integrations call
+        this last; the session stays readable in memory.
+        """
+        self._context_source = None
+        if self._context is not None:
+            self._context.scope = None
 
     def _reset_tracking(self) -> None:
         #: Set while a commit runs; cleared when it finished (so a raise keeps it).
@@ -162,8 +213,9 @@ class Session(MutableMapping[str, Any]):
         self._flash_messages = _NO_FLASH
         self._reset_tracking()
         self.readonly = readonly
-        self._driver = manager.request_driver(self._context)
-        raw = self._context.cookies.get(manager.config.cookie_name)
+        context = self.context
+        self._driver = manager.request_driver(context)
+        raw = context.cookies.get(manager.config.cookie_name)
         if raw is None:
             return None
         opened = manager.signer.open(raw)
@@ -279,7 +331,7 @@ class Session(MutableMapping[str, Any]):
         readonly = self._lazy[0] if self._lazy is not None else False
         manager = self._manager
         manager.driver  # noqa: B018 - built, so its blocking flag is known
-        stored = manager.config.cookie_name in self._context.cookies
+        stored = manager.config.cookie_name in self.context.cookies
         if stored and in_async_context() and manager.blocking:
             raise SessionNotInitiatedError(
                 "this lazy session (SessionConfig(lazy=True)) has not been read yet, and "
@@ -366,7 +418,7 @@ class Session(MutableMapping[str, Any]):
                 self._signed = manager.signer.sign(self._token, self._touched_at)
             elif self._signed is None:
                 self._signed = manager.signer.sign(self._token)
-            self._context.set_cookie(
+            self.context.set_cookie(
                 config.cookie_name, self._signed, max_age=self._cookie_age(), options=config.cookie
             )
         if outcome is not None and outcome.result != "stored":

@@ -291,7 +291,7 @@ class SessionMiddleware:
             # environ -> session -> context/form -> environ is a reference cycle that
             # would leave every request's objects to the cyclic garbage collector. The
             # session is committed here, so nothing needs the environ through it after.
-            context.scope = None
+            session.detach()
             form.release()
             if not (session.initiated or session.accessed):
                 # A lazy session nobody used: nothing to commit, no header to add.
