@@ -14,10 +14,11 @@ and memcached are private servers started for the run on loopback ports.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
-from harness import Jar, Result, asgi_runner, compare, report, wsgi_runner
+from harness import Jar, Result, asgi_runner, report, sample, wsgi_runner
 from sessions import SessionConfig, SessionManager
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -81,6 +82,23 @@ def wsgi_app(sessions: SessionManager | None) -> Any:
     return app if sessions is None else SessionMiddleware(app, sessions)
 
 
+def pair(
+    group: str, base: str, ours: str, samples: dict[str, list[float]], names: tuple[str, str]
+) -> list[Result]:
+    """Two rows: the baseline and ours, each at its fastest batch.
+
+    On a shared virtual machine the same code's batches vary by 2x or more from
+    one to the next, and other processes only ever add time: the fastest batch
+    is the estimate of what the code costs (as ``timeit`` advises), and the
+    ratio of the medians is shown beside it.
+    """
+    base_samples, our_samples = samples[names[0]], samples[names[1]]
+    best_base, best_ours = min(base_samples), min(our_samples)
+    medians = statistics.median(our_samples) / statistics.median(base_samples)
+    notes = {"ratio": f"{best_ours / best_base:.2f}", "median ratio": f"{medians:.2f}"}
+    return [Result(group, base, best_base), Result(group, ours, best_ours, notes)]
+
+
 def session_jar(run_put: Callable[[int], float], jar: Jar) -> Jar:
     run_put(1)
     assert jar.cookies, "the first request set no cookie"
@@ -102,7 +120,7 @@ def lazy_rows(options: dict[str, dict[str, Any]], batch: int, repeats: int) -> l
         # The bare apps get the same cookie: the harness's work to send it is not ours.
         bare_asgi, close_bare = asgi_runner(starlette_app(None), jar=Jar(asgi_jar.cookies))
         ours_asgi, close_ours = asgi_runner(starlette_app(sessions), jar=asgi_jar)
-        timings = compare(
+        timings = sample(
             {
                 "bare ASGI": bare_asgi,
                 "lazy ASGI": ours_asgi,
@@ -116,12 +134,9 @@ def lazy_rows(options: dict[str, dict[str, Any]], batch: int, repeats: int) -> l
         close_ours()
         sessions.close()
         for kind in ("ASGI", "WSGI"):
-            bare, lazy = timings[f"bare {kind}"], timings[f"lazy {kind}"]
             group = f"no access, lazy, {kind}: {driver} (target <= {LIMIT}x the bare app)"
-            results.append(Result(group, "bare app", bare))
-            results.append(
-                Result(group, f"sessions ({driver})", lazy, {"ratio": f"{lazy / bare:.2f}"})
-            )
+            names = (f"bare {kind}", f"lazy {kind}")
+            results += pair(group, "bare app", f"sessions ({driver})", timings, names)
     return results
 
 
@@ -156,18 +171,16 @@ def touch_not_due_rows(
     close_put()
     baseline, close_a = asgi_runner(Starlette(routes=[Route("/read", raw_get)]), "/read")
     ours, close_b = asgi_runner(starlette_app(redis_sessions), "/read", jar=jar)
-    timings = compare({"bare + GET": baseline, "ours": ours}, batch=batch, repeats=repeats)
+    timings = sample({"bare + GET": baseline, "ours": ours}, batch=batch, repeats=repeats)
     close_a()
     close_b()
     group = f"read-only, touch not due: redis (target <= {LIMIT}x bare app + raw GET)"
-    results.append(Result(group, "bare app + raw redis.asyncio GET", timings["bare + GET"]))
-    results.append(
-        Result(
-            group,
-            "sessions (redis, touch_interval=5m)",
-            timings["ours"],
-            {"ratio": f"{timings['ours'] / timings['bare + GET']:.2f}"},
-        )
+    results += pair(
+        group,
+        "bare app + raw redis.asyncio GET",
+        "sessions (redis, touch_interval=5m)",
+        timings,
+        ("bare + GET", "ours"),
     )
 
     async def starlette_read(request: Request) -> PlainTextResponse:
@@ -190,18 +203,16 @@ def touch_not_due_rows(
     close_put()
     theirs, close_a = asgi_runner(theirs_app, "/read", jar=their_jar)
     ours, close_b = asgi_runner(starlette_app(cookie_sessions), "/read", jar=our_jar)
-    timings = compare({"theirs": theirs, "ours": ours}, batch=batch, repeats=repeats)
+    timings = sample({"theirs": theirs, "ours": ours}, batch=batch, repeats=repeats)
     close_a()
     close_b()
     group = "read-only, touch not due: cookie driver (target < Starlette's signed cookie)"
-    results.append(Result(group, "Starlette SessionMiddleware", timings["theirs"]))
-    results.append(
-        Result(
-            group,
-            "sessions (cookie, touch_interval=5m)",
-            timings["ours"],
-            {"ratio": f"{timings['ours'] / timings['theirs']:.2f}"},
-        )
+    results += pair(
+        group,
+        "Starlette SessionMiddleware",
+        "sessions (cookie, touch_interval=5m)",
+        timings,
+        ("theirs", "ours"),
     )
     redis_sessions.close()
     raw.close()
@@ -209,7 +220,7 @@ def touch_not_due_rows(
 
 
 def main(quick: bool) -> str:
-    batch, repeats = (200, 3) if quick else (2000, 15)
+    batch, repeats = (200, 3) if quick else (500, 40)
     with private_stores() as options:
         results = lazy_rows(options, batch, repeats)
         results += touch_not_due_rows(options, batch, repeats)

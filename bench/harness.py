@@ -75,10 +75,10 @@ def time_asgi(
         close()
 
 
-def compare(
+def sample(
     runners: dict[str, Callable[[int], float]], *, batch: int = 2000, repeats: int = 7
-) -> dict[str, float]:
-    """Median µs per request of each runner, batches interleaved round-robin.
+) -> dict[str, list[float]]:
+    """µs per request of every batch of each runner, batches interleaved round-robin.
 
     Interleaving spreads any background load evenly over the contenders, so
     their ratios stay meaningful on a busy machine.
@@ -89,6 +89,14 @@ def compare(
     for _ in range(repeats):
         for name, run_batch in runners.items():
             samples[name].append(run_batch(batch) / batch * 1e6)
+    return samples
+
+
+def compare(
+    runners: dict[str, Callable[[int], float]], *, batch: int = 2000, repeats: int = 7
+) -> dict[str, float]:
+    """Median µs per request of each runner (see :func:`sample`)."""
+    samples = sample(runners, batch=batch, repeats=repeats)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
