@@ -52,8 +52,8 @@ __all__ = [
 
 _MISSING: Any = object()
 _TRUE = {"1", "true", "yes", "on"}
-_new = object.__new__
 _FALSE = {"0", "false", "no", "off"}
+_new = object.__new__
 
 
 @dataclass(frozen=True)
@@ -204,9 +204,10 @@ class RequestContext:
 
     ``scope`` is the framework's request (the ASGI scope, the WSGI environ) for
     a per-request driver to look at while the session is read. The integrations
-    set it back to None once the response has started, because the request in
-    turn holds the session, and that reference cycle would leave every request's
-    objects to the cyclic garbage collector.
+    set it back to None when they are done with the request (ASGI: once it is
+    handled; WSGI: once the response starts, when the session is committed),
+    because the request in turn holds the session, and that reference cycle
+    would leave every request's objects to the cyclic garbage collector.
     """
 
     __slots__ = ("_cookies", "_pairs", "_raw", "https", "outgoing", "scope")
