@@ -288,3 +288,16 @@ async def test_vary_and_cache_control_and_a_lazy_anonymous_request_costs_nothing
     stored = await client.get("/put")
     assert stored.headers["vary"] == "Cookie"
     assert stored.headers["cache-control"] == "private"
+
+
+def test_config_from_app_config() -> None:
+    app = quart.Quart(__name__)
+    app.config["SESSIONS"] = {"secret": SECRET, "driver": "memory", "cookie_name": "sid"}
+    extension = QuartSessions(app)
+    assert extension.manager is not None
+    assert extension.manager.config.cookie_name == "sid"
+
+    broken = quart.Quart(__name__)
+    broken.config["SESSIONS"] = "memory"
+    with pytest.raises(TypeError, match=r"SESSIONS.*SessionConfig.*str"):
+        QuartSessions(broken)

@@ -46,6 +46,7 @@ __all__ = [
     "FlaskSession",
     "FlaskSessions",
     "SessionsInterface",
+    "config_from_app",
     "csrf_protect",
     "response_cookies",
     "session",
@@ -374,6 +375,25 @@ def _current_session() -> Session | None:
     return session if isinstance(session, Session) else None
 
 
+def config_from_app(app_config: Mapping[str, Any]) -> SessionConfig:
+    """The config in a Flask or Quart app's ``config["SESSIONS"]``.
+
+    A :class:`~sessions.SessionConfig`, or a mapping of its fields; when the key
+    is absent, :meth:`SessionConfig.from_env`.
+    """
+    given = app_config.get("SESSIONS")
+    if isinstance(given, SessionConfig):
+        return given
+    if isinstance(given, Mapping):
+        return SessionConfig(**given)
+    if given is None:
+        return SessionConfig.from_env()
+    raise TypeError(
+        f"app.config['SESSIONS'] must be a SessionConfig or a mapping of its "
+        f"fields, got {type(given).__name__}"
+    )
+
+
 class FlaskSessions:
     """Installs sessions on a Flask application.
 
@@ -409,20 +429,7 @@ class FlaskSessions:
     def _manager_for(self, app: Flask) -> SessionManager:
         if self.manager is not None:
             return self.manager
-        config = self.config
-        if config is None:
-            given = app.config.get("SESSIONS")
-            if isinstance(given, SessionConfig):
-                config = given
-            elif isinstance(given, Mapping):
-                config = SessionConfig(**given)
-            elif given is None:
-                config = SessionConfig.from_env()
-            else:
-                raise TypeError(
-                    f"app.config['SESSIONS'] must be a SessionConfig or a mapping of its "
-                    f"fields, got {type(given).__name__}"
-                )
+        config = self.config if self.config is not None else config_from_app(app.config)
         self.manager = SessionManager(config)
         return self.manager
 

@@ -21,7 +21,7 @@ This is the only module of ``sessions`` that imports Quart (the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, cast
 
 from quart import Quart, Response, has_request_context, has_websocket_context
@@ -35,7 +35,7 @@ from .cookies import parse_cookie_header
 from .csrf import FORM_FIELD, HEADER, SAFE_METHODS, rejection
 from .driver import RequestContext
 from .exclude import ExcludedPaths
-from .flask import FlaskSession, _ExcludedSession, add_response_headers
+from .flask import FlaskSession, _ExcludedSession, add_response_headers, config_from_app
 from .jinja import install, template_globals
 from .manager import SessionManager
 from .proxy import ProxyWarning
@@ -170,20 +170,7 @@ class QuartSessions:
     def _manager_for(self, app: Quart) -> tuple[SessionManager, bool]:
         if self.manager is not None:
             return self.manager, False
-        config = self.config
-        if config is None:
-            given = app.config.get("SESSIONS")
-            if isinstance(given, SessionConfig):
-                config = given
-            elif isinstance(given, Mapping):
-                config = SessionConfig(**given)
-            elif given is None:
-                config = SessionConfig.from_env()
-            else:
-                raise TypeError(
-                    f"app.config['SESSIONS'] must be a SessionConfig or a mapping of its "
-                    f"fields, got {type(given).__name__}"
-                )
+        config = self.config if self.config is not None else config_from_app(app.config)
         self.manager = SessionManager(config)
         return self.manager, True
 
