@@ -176,6 +176,8 @@ class SessionMiddleware:
             session.detach()
 
 
+# Bound once: reading the classmethod off the class would make a new bound
+# method on every request.
 _context_for = RequestContext.for_asgi
 
 
